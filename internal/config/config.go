@@ -1,0 +1,197 @@
+// Package config reads the service's FL_* environment (CONTRACT §7) into one struct,
+// with every default in one place, so that a bare `forteleasing serve` runs on a fresh machine.
+package config
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Dev defaults that production must override.
+const (
+	DefaultOneCUser     = "admin_1C"
+	DefaultOneCPassword = "pass_1C"
+)
+
+type Config struct {
+	Env         string // "development" or "production"
+	Addr        string
+	PublicURL   string
+	DataDir     string
+	DatabaseURL string
+	MediaURL    string
+	MailURL     string
+	MailFrom    string
+
+	JWTSecret          []byte
+	JWTSecretGenerated bool
+	JWTIssuer          string
+	AccessTTL          time.Duration
+	RefreshTTL         time.Duration
+	RefreshReuseGrace  time.Duration
+
+	OneCUser     string
+	OneCPassword string
+
+	FCMCredentials string
+
+	OTP OTPConfig
+
+	UploadMaxBytes int64
+	// ProxyHeader names the header carrying the client IP behind a trusted load balancer (e.g. X-Forwarded-For).
+	ProxyHeader string
+}
+
+// OTPConfig holds the one-time-password limits of CONTRACT §2.
+type OTPConfig struct {
+	Digits        int
+	TTL           time.Duration
+	MaxAttempts   int
+	DailyFailures int // wrong tries per BIN per 24 h before OTP login is refused
+	Cooldown      time.Duration
+	HourlyPerBIN  int
+	HourlyPerIP   int
+}
+
+// Load reads the environment through getenv (os.Getenv in main, a map in tests).
+func Load(getenv func(string) string) (Config, error) {
+	var errs []error
+	str := func(name, def string) string {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			return v
+		}
+		return def
+	}
+	num := func(name string, def int) int {
+		v := strings.TrimSpace(getenv(name))
+		if v == "" {
+			return def
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			errs = append(errs, fmt.Errorf("%s must be a positive integer, got %q", name, v))
+			return def
+		}
+		return n
+	}
+	dur := func(name string, def time.Duration) time.Duration {
+		v := strings.TrimSpace(getenv(name))
+		if v == "" {
+			return def
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			errs = append(errs, fmt.Errorf("%s must be a positive duration like 10m, got %q", name, v))
+			return def
+		}
+		return d
+	}
+
+	dataDir := str("FL_DATA_DIR", "./data")
+	addr := str("FL_ADDR", ":8080")
+	c := Config{
+		Env:               str("FL_ENV", "development"),
+		Addr:              addr,
+		PublicURL:         strings.TrimRight(str("FL_PUBLIC_URL", defaultPublicURL(addr)), "/"),
+		DataDir:           dataDir,
+		DatabaseURL:       str("FL_DATABASE_URL", "sqlite://"+filepath.Join(dataDir, "forteleasing.db")),
+		MediaURL:          str("FL_MEDIA_URL", "file://"+filepath.Join(dataDir, "media")),
+		MailURL:           str("FL_MAIL_URL", "file://"+filepath.Join(dataDir, "outbox")),
+		MailFrom:          str("FL_MAIL_FROM", "ForteLeasing <noreply@forteleasing.kz>"),
+		JWTIssuer:         str("FL_JWT_ISSUER", "forteleasing"),
+		AccessTTL:         dur("FL_ACCESS_TTL", 5*time.Minute),
+		RefreshTTL:        dur("FL_REFRESH_TTL", 30*24*time.Hour),
+		RefreshReuseGrace: dur("FL_REFRESH_REUSE_GRACE", 10*time.Second),
+		OneCUser:          str("FL_ONEC_USER", DefaultOneCUser),
+		OneCPassword:      str("FL_ONEC_PASSWORD", DefaultOneCPassword),
+		FCMCredentials:    str("FL_FCM_CREDENTIALS", ""),
+		OTP: OTPConfig{
+			Digits:        num("FL_OTP_DIGITS", 4),
+			TTL:           dur("FL_OTP_TTL", 10*time.Minute),
+			MaxAttempts:   num("FL_OTP_MAX_ATTEMPTS", 5),
+			DailyFailures: num("FL_OTP_DAILY_FAILURES", 30),
+			Cooldown:      dur("FL_OTP_COOLDOWN", 60*time.Second),
+			HourlyPerBIN:  num("FL_OTP_HOURLY_PER_BIN", 10),
+			HourlyPerIP:   num("FL_OTP_HOURLY_PER_IP", 30),
+		},
+		UploadMaxBytes: int64(num("FL_UPLOAD_MAX_BYTES", 64<<20)),
+		ProxyHeader:    str("FL_PROXY_HEADER", ""),
+	}
+	if s := getenv("FL_JWT_SECRET"); s != "" {
+		if len(s) < 32 {
+			errs = append(errs, errors.New("FL_JWT_SECRET must be at least 32 characters"))
+		}
+		c.JWTSecret = []byte(s)
+	}
+	if c.OTP.Digits < 4 || c.OTP.Digits > 10 {
+		errs = append(errs, fmt.Errorf("FL_OTP_DIGITS must be between 4 and 10, got %d", c.OTP.Digits))
+	}
+	if c.Env != "development" && c.Env != "production" {
+		errs = append(errs, fmt.Errorf("FL_ENV must be development or production, got %q", c.Env))
+	}
+	return c, errors.Join(errs...)
+}
+
+func defaultPublicURL(addr string) string {
+	if strings.HasPrefix(addr, ":") {
+		return "http://localhost" + addr
+	}
+	return "http://" + addr
+}
+
+// EnsureJWTSecret fills JWTSecret from DataDir/jwt.key, generating that file on first use.
+// Production refuses this (see Validate): instances behind a load balancer must share one key.
+func (c *Config) EnsureJWTSecret() error {
+	if len(c.JWTSecret) > 0 {
+		return nil
+	}
+	path := filepath.Join(c.DataDir, "jwt.key")
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 32 {
+		c.JWTSecret, c.JWTSecretGenerated = []byte(strings.TrimSpace(string(b))), true
+		return nil
+	}
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return fmt.Errorf("config: create data dir: %w", err)
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return err
+	}
+	key := hex.EncodeToString(raw)
+	if err := os.WriteFile(path, []byte(key+"\n"), 0o600); err != nil {
+		return fmt.Errorf("config: write %s: %w", path, err)
+	}
+	c.JWTSecret, c.JWTSecretGenerated = []byte(key), true
+	return nil
+}
+
+// Validate refuses to run production on dev defaults and names each missing setting.
+func (c *Config) Validate() error {
+	if c.Env != "production" {
+		return nil
+	}
+	var missing []string
+	if len(c.JWTSecret) == 0 || c.JWTSecretGenerated {
+		missing = append(missing, "FL_JWT_SECRET (a generated key cannot be shared by several instances)")
+	}
+	if strings.HasPrefix(c.MailURL, "file://") || strings.HasPrefix(c.MailURL, "log://") {
+		missing = append(missing, "FL_MAIL_URL (smtp:// or smtps://; file and log mail deliver nothing)")
+	}
+	if c.OneCUser == DefaultOneCUser || c.OneCPassword == DefaultOneCPassword {
+		missing = append(missing, "FL_ONEC_USER and FL_ONEC_PASSWORD (the documented example credentials are public)")
+	}
+	if strings.HasPrefix(c.DatabaseURL, "sqlite://") {
+		missing = append(missing, "FL_DATABASE_URL (postgres://…; SQLite is for one development instance)")
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("FL_ENV=production refuses development defaults; set: %s", strings.Join(missing, "; "))
+	}
+	return nil
+}

@@ -1,0 +1,53 @@
+package database
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+
+	"github.com/forteleasing/inspections/migrations"
+)
+
+// Migrator runs the embedded migrations against db.
+func (db *DB) Migrator() (*goose.Provider, error) {
+	dialect := goose.DialectSQLite3
+	var opts []goose.ProviderOption
+	if db.Dialect == Postgres {
+		dialect = goose.DialectPostgres
+		// Several instances starting at once: the advisory lock lets one migrate while the others wait.
+		locker, err := lock.NewPostgresSessionLocker()
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, goose.WithSessionLocker(locker))
+	}
+	p, err := goose.NewProvider(dialect, db.DB.DB, migrations.For(db.Dialect), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("database: migrations: %w", err)
+	}
+	return p, nil
+}
+
+// MigrateUp applies every pending migration.
+func (db *DB) MigrateUp(ctx context.Context) error {
+	p, err := db.Migrator()
+	if err != nil {
+		return err
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("database: migrate up: %w", err)
+	}
+	return nil
+}
+
+// MigrationsCurrent reports whether no migration is pending (for /readyz).
+func (db *DB) MigrationsCurrent(ctx context.Context) (bool, error) {
+	p, err := db.Migrator()
+	if err != nil {
+		return false, err
+	}
+	pending, err := p.HasPending(ctx)
+	return !pending, err
+}

@@ -1,0 +1,98 @@
+package httpx
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/forteleasing/inspections/internal/apperr"
+)
+
+// Values are the scalar fields of a request body, whatever its encoding.
+type Values map[string]string
+
+// BodyValues reads a JSON object, a url-encoded form or a multipart form into Values
+// (CONTRACT §1: mobile clients send all three). Values are copied out of Fiber's buffers.
+func BodyValues(c *fiber.Ctx) (Values, error) {
+	vals := Values{}
+	body := c.Body()
+	ct := strings.ToLower(string(c.Request().Header.ContentType()))
+	switch {
+	case len(bytes.TrimSpace(body)) == 0:
+		return vals, nil
+	case strings.HasPrefix(ct, fiber.MIMEApplicationJSON) || (ct == "" && bytes.HasPrefix(bytes.TrimSpace(body), []byte("{"))):
+		var raw map[string]any
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.UseNumber()
+		if err := dec.Decode(&raw); err != nil {
+			return nil, apperr.New(apperr.Invalid, "invalid_json", "request body is not a JSON object")
+		}
+		for k, v := range raw {
+			switch t := v.(type) {
+			case string:
+				vals[k] = t
+			case json.Number:
+				vals[k] = t.String()
+			case bool:
+				vals[k] = strconv.FormatBool(t)
+			case nil:
+			default:
+				b, _ := json.Marshal(t)
+				vals[k] = string(b)
+			}
+		}
+	case strings.HasPrefix(ct, fiber.MIMEApplicationForm):
+		c.Request().PostArgs().VisitAll(func(k, v []byte) { vals[string(k)] = string(v) })
+	case strings.HasPrefix(ct, fiber.MIMEMultipartForm):
+		form, err := c.MultipartForm()
+		if err != nil {
+			return nil, apperr.New(apperr.Invalid, "invalid_form", "request body is not a valid multipart form")
+		}
+		for k, v := range form.Value {
+			if len(v) > 0 {
+				vals[k] = strings.Clone(v[0])
+			}
+		}
+	default:
+		return nil, apperr.New(apperr.Invalid, "unsupported_media_type", "send JSON, application/x-www-form-urlencoded or multipart/form-data")
+	}
+	return vals, nil
+}
+
+// Required returns the trimmed value of name, recording a field error when it is empty or longer than max.
+func (v Values) Required(name string, max int, fields *apperr.FieldList) string {
+	s := strings.TrimSpace(v[name])
+	switch {
+	case s == "":
+		fields.Add(name, "is required")
+	case len(s) > max:
+		fields.Add(name, "must be at most %d characters", max)
+	}
+	return s
+}
+
+// Int parses name as an integer, recording a field error when it is missing or malformed.
+func (v Values) Int(name string, fields *apperr.FieldList) int {
+	s := strings.TrimSpace(v[name])
+	if s == "" {
+		fields.Add(name, "is required")
+		return 0
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		fields.Add(name, "must be an integer, got %q", truncate(s, 20))
+		return 0
+	}
+	return n
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return fmt.Sprintf("%s…", s[:n])
+}

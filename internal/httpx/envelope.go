@@ -1,0 +1,155 @@
+// Package httpx holds what every HTTP handler shares: the response envelope of CONTRACT §1,
+// the one table that maps error codes to statuses, and request-body binding.
+package httpx
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"strconv"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/forteleasing/inspections/internal/apperr"
+)
+
+// statusOf is the only place where error codes become HTTP statuses.
+var statusOf = map[apperr.Code]int{
+	apperr.Invalid:       fiber.StatusBadRequest,
+	apperr.Unauthorized:  fiber.StatusUnauthorized,
+	apperr.Forbidden:     fiber.StatusForbidden,
+	apperr.NotFound:      fiber.StatusNotFound,
+	apperr.Conflict:      fiber.StatusConflict,
+	apperr.TooLarge:      fiber.StatusRequestEntityTooLarge,
+	apperr.Unprocessable: fiber.StatusUnprocessableEntity,
+	apperr.RateLimited:   fiber.StatusTooManyRequests,
+	apperr.Unavailable:   fiber.StatusServiceUnavailable,
+	apperr.Internal:      fiber.StatusInternalServerError,
+}
+
+// codeOfStatus turns Fiber's own errors (unknown route, wrong method, body too large) into our codes.
+var codeOfStatus = map[int]apperr.Code{
+	fiber.StatusBadRequest:            apperr.Invalid,
+	fiber.StatusUnauthorized:          apperr.Unauthorized,
+	fiber.StatusForbidden:             apperr.Forbidden,
+	fiber.StatusNotFound:              apperr.NotFound,
+	fiber.StatusMethodNotAllowed:      "method_not_allowed",
+	fiber.StatusRequestEntityTooLarge: apperr.TooLarge,
+	fiber.StatusUnprocessableEntity:   apperr.Unprocessable,
+	fiber.StatusTooManyRequests:       apperr.RateLimited,
+	fiber.StatusServiceUnavailable:    apperr.Unavailable,
+}
+
+// OK answers 200 with message "success" and payload's fields inside data.
+func OK(c *fiber.Ctx, payload any) error { return Respond(c, fiber.StatusOK, "success", payload) }
+
+// Respond writes {"status":"ok","data":{"message":..,"code":status, <payload fields>}}.
+// payload must marshal to a JSON object (or be nil); its field order is kept.
+func Respond(c *fiber.Ctx, status int, message string, payload any) error {
+	body, err := envelope("ok", status, message, payload)
+	if err != nil {
+		return err
+	}
+	c.Status(status).Set(fiber.HeaderContentType, fiber.MIMEApplicationJSONCharsetUTF8)
+	return c.Send(body)
+}
+
+func envelope(state string, status int, message string, payload any) ([]byte, error) {
+	var buf bytes.Buffer
+	buf.WriteString(`{"status":`)
+	writeJSON(&buf, state)
+	buf.WriteString(`,"data":{"message":`)
+	writeJSON(&buf, message)
+	buf.WriteString(`,"code":`)
+	buf.WriteString(strconv.Itoa(status))
+	if payload != nil {
+		rest, err := json.Marshal(payload)
+		if err != nil {
+			return nil, fmt.Errorf("httpx: marshal payload: %w", err)
+		}
+		rest = bytes.TrimSpace(rest)
+		if len(rest) < 2 || rest[0] != '{' {
+			return nil, fmt.Errorf("httpx: payload %T is not a JSON object", payload)
+		}
+		if len(rest) > 2 {
+			buf.WriteByte(',')
+			buf.Write(rest[1 : len(rest)-1])
+		}
+	}
+	buf.WriteString("}}")
+	return buf.Bytes(), nil
+}
+
+func writeJSON(buf *bytes.Buffer, v any) {
+	b, _ := json.Marshal(v)
+	buf.Write(b)
+}
+
+type errorPayload struct {
+	Error      string              `json:"error"`
+	Fields     []apperr.FieldError `json:"fields,omitempty"`
+	RequestID  string              `json:"request_id,omitempty"`
+	RetryAfter int                 `json:"retry_after,omitempty"`
+}
+
+// ErrorHandler is Fiber's error handler: every error leaves as an envelope, 5xx bodies stay generic.
+func ErrorHandler(log *slog.Logger) fiber.ErrorHandler {
+	return func(c *fiber.Ctx, err error) error {
+		status, code, message := fiber.StatusInternalServerError, string(apperr.Internal), "internal error"
+		var fields []apperr.FieldError
+		var retryAfter int
+
+		var ae *apperr.Error
+		var fe *fiber.Error
+		switch {
+		case errors.As(err, &ae):
+			status, code, message, fields = statusOf[ae.Code], ae.ErrorCode(), ae.Message, ae.Fields
+			if status == 0 {
+				status = fiber.StatusInternalServerError
+			}
+			if ae.RetryAfter > 0 {
+				retryAfter = int(math.Ceil(ae.RetryAfter.Seconds()))
+				c.Set(fiber.HeaderRetryAfter, strconv.Itoa(retryAfter))
+			}
+		case errors.As(err, &fe):
+			status, message = fe.Code, fe.Message
+			if cd, ok := codeOfStatus[fe.Code]; ok {
+				code = string(cd)
+			} else if fe.Code < 500 {
+				code = "bad_request"
+			}
+		}
+
+		reqID := RequestID(c)
+		if status >= 500 {
+			if status == fiber.StatusInternalServerError {
+				message = "internal error"
+			}
+			log.Error("request failed", "request_id", reqID, "method", c.Method(), "route", routePath(c), "status", status, "err", err)
+		}
+		body, mErr := envelope("error", status, message, errorPayload{Error: code, Fields: fields, RequestID: reqID, RetryAfter: retryAfter})
+		if mErr != nil {
+			return c.Status(fiber.StatusInternalServerError).SendString(`{"status":"error","data":{"message":"internal error","code":500,"error":"internal"}}`)
+		}
+		c.Status(status).Set(fiber.HeaderContentType, fiber.MIMEApplicationJSONCharsetUTF8)
+		return c.Send(body)
+	}
+}
+
+func routePath(c *fiber.Ctx) string {
+	if r := c.Route(); r != nil && r.Path != "" && r.Path != "/" {
+		return r.Path
+	}
+	return c.Path()
+}
+
+// RequestID returns the id set by the request-id middleware.
+func RequestID(c *fiber.Ctx) string {
+	if v, ok := c.Locals("requestid").(string); ok {
+		return v
+	}
+	return ""
+}
