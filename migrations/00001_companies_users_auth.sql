@@ -6,6 +6,7 @@ CREATE TABLE companies (
     email        TEXT NOT NULL,
     active       BOOLEAN NOT NULL DEFAULT TRUE,
     data_version TEXT NOT NULL DEFAULT '',
+    otp_requested_at TIMESTAMPTZ,
     created_at   TIMESTAMPTZ NOT NULL,
     updated_at   TIMESTAMPTZ NOT NULL
 );

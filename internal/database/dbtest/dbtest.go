@@ -33,6 +33,12 @@ func SQLite(t testing.TB) *database.DB {
 // Postgres opens a migrated database in a schema of its own, dropped at cleanup; it skips without the URL.
 func Postgres(t testing.TB) *database.DB {
 	t.Helper()
+	return open(t, PostgresURL(t))
+}
+
+// PostgresURL creates an empty schema, dropped at cleanup, and returns a URL whose connections use it.
+func PostgresURL(t testing.TB) string {
+	t.Helper()
 	base := os.Getenv(PostgresURLEnv)
 	if base == "" {
 		t.Skipf("%s is not set: PostgreSQL store tests skipped (run `eval \"$(../shared/ci/start-services.sh)\"` or see README)", PostgresURLEnv)
@@ -59,7 +65,7 @@ func Postgres(t testing.TB) *database.DB {
 	q := u.Query()
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
-	return open(t, u.String())
+	return u.String()
 }
 
 func open(t testing.TB, rawURL string) *database.DB {

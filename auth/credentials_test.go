@@ -1,0 +1,113 @@
+package auth
+
+import (
+	"encoding/base64"
+	"testing"
+)
+
+func TestValidBIIN(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want bool
+	}{
+		{"200940026146", true},  // the seed's demo BIN
+		{"790920300817", true},  // the seed's demo IIN
+		{"200940026147", false}, // wrong check digit
+		{"20094002614", false},  // 11 digits
+		{"2009400261460", false},
+		{"20094002614a", false},
+		{"", false},
+		{"000000000000", true},
+	} {
+		if got := ValidBIIN(tc.in); got != tc.want {
+			t.Errorf("ValidBIIN(%q) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestValidBIIN_SecondWeightsWhenFirstSumIs10(t *testing.T) {
+	// Find a prefix whose first weighted sum mod 11 is 10 and check the second rule decides.
+	prefix := "00000000010" // 10*1 = 10
+	sum := 0
+	w := []int{3, 4, 5, 6, 7, 8, 9, 10, 11, 1, 2}
+	for i, c := range prefix {
+		sum += w[i] * int(c-'0')
+	}
+	check := sum % 11
+	if check == 10 {
+		t.Skip("prefix hits the invalid case")
+	}
+	good := prefix + string(rune('0'+check))
+	if !ValidBIIN(good) {
+		t.Fatalf("ValidBIIN(%q) = false, want true", good)
+	}
+	bad := prefix + string(rune('0'+(check+1)%10))
+	if ValidBIIN(bad) {
+		t.Fatalf("ValidBIIN(%q) = true, want false", bad)
+	}
+}
+
+func basic(user, pass string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
+}
+
+func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
+func TestParseBasicLogin_EveryAcceptedForm(t *testing.T) {
+	want := Login{BIIN: "200940026146", IMEI: "123456789012349", OTP: "0588"}
+	for name, header := range map[string]string{
+		"dash plain":             basic("200940026146-123456789012349", "0588"),
+		"double bar plain":       basic("200940026146||123456789012349", "0588"),
+		"login base64":           basic(b64("200940026146-123456789012349"), "0588"),
+		"password base64":        basic("200940026146-123456789012349", b64("0588")),
+		"both base64":            basic(b64("200940026146||123456789012349"), b64("0588")),
+		"lower-case scheme":      "basic " + b64("200940026146-123456789012349:0588"),
+		"raw base64 without pad": "Basic " + base64.RawStdEncoding.EncodeToString([]byte("200940026146-123456789012349:0588")),
+	} {
+		got, ok := ParseBasicLogin(header, 4)
+		if !ok || got != want {
+			t.Errorf("%s: got %+v ok=%v, want %+v", name, got, ok, want)
+		}
+	}
+}
+
+func TestParseBasicLogin_UUIDWithDashes(t *testing.T) {
+	got, ok := ParseBasicLogin(basic("200940026146-6f1c2a4e-8b7d-4c1e-9a3b-2d5e7f9a1b3c", "1234"), 4)
+	if !ok || got.IMEI != "6f1c2a4e-8b7d-4c1e-9a3b-2d5e7f9a1b3c" {
+		t.Fatalf("got %+v ok=%v", got, ok)
+	}
+}
+
+func TestParseBasicLogin_Rejects(t *testing.T) {
+	for name, header := range map[string]string{
+		"no header":        "",
+		"bearer":           "Bearer abc",
+		"not base64":       "Basic !!!",
+		"no colon":         "Basic " + b64("200940026146-123"),
+		"short bin":        basic("20094002614-123", "0588"),
+		"no separator":     basic("200940026146123", "0588"),
+		"empty imei":       basic("200940026146-", "0588"),
+		"otp wrong length": basic("200940026146-1", "05880"),
+		"otp letters":      basic("200940026146-1", "05a8"),
+		"huge imei":        basic("200940026146-"+string(make([]byte, 300)), "0588"),
+	} {
+		if got, ok := ParseBasicLogin(header, 4); ok {
+			t.Errorf("%s: accepted as %+v", name, got)
+		}
+	}
+}
+
+func FuzzParseBasicLogin(f *testing.F) {
+	f.Add(basic("200940026146-123456789012349", "0588"))
+	f.Add(basic(b64("200940026146||1"), b64("1234")))
+	f.Add("Basic ")
+	f.Fuzz(func(t *testing.T, header string) {
+		got, ok := ParseBasicLogin(header, 4)
+		if !ok {
+			return
+		}
+		if len(got.BIIN) != 12 || !allDigits(got.BIIN) || len(got.OTP) != 4 || !allDigits(got.OTP) || got.IMEI == "" {
+			t.Fatalf("accepted malformed login %+v from %q", got, header)
+		}
+	})
+}

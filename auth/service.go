@@ -1,0 +1,357 @@
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"strconv"
+	"time"
+
+	"github.com/forteleasing/inspections/internal/apperr"
+	"github.com/forteleasing/inspections/internal/config"
+	"github.com/forteleasing/inspections/internal/mail"
+)
+
+const (
+	roleDirector = 1
+	roleEmployee = 2
+)
+
+// Mailer delivers the OTP e-mails (internal/mail has the transports).
+type Mailer interface {
+	Send(ctx context.Context, m mail.Message) error
+}
+
+// Service holds the login rules; handlers in http.go stay thin around it.
+type Service struct {
+	store  *Store
+	tokens *Tokens
+	mailer Mailer
+	otp    config.OTPConfig
+	grace  time.Duration
+	now    func() time.Time
+	log    *slog.Logger
+}
+
+type Options struct {
+	OTP               config.OTPConfig
+	RefreshReuseGrace time.Duration
+	Now               func() time.Time
+	Logger            *slog.Logger
+}
+
+func NewService(store *Store, tokens *Tokens, mailer Mailer, opts Options) *Service {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &Service{store: store, tokens: tokens, mailer: mailer, otp: opts.OTP, grace: opts.RefreshReuseGrace,
+		now: func() time.Time { return opts.Now().UTC() }, log: opts.Logger}
+}
+
+// OTPRequest is the body of POST /biin/{biin}.
+type OTPRequest struct {
+	BIIN      string
+	Role      int
+	UUID      string
+	FCM       string
+	Mobile    string
+	FirstName string
+	ClientIP  string
+}
+
+// RequestOTP e-mails a fresh code to the company and returns the masked address it went to.
+func (s *Service) RequestOTP(ctx context.Context, r OTPRequest) (maskedEmail string, err error) {
+	now := s.now()
+	co, err := s.store.companyByBIIN(ctx, r.BIIN)
+	if err != nil {
+		return "", err
+	}
+	if err := s.refuseIfLocked(ctx, r.BIIN, now); err != nil {
+		return "", err
+	}
+	code, err := newCode(s.otp.Digits)
+	if err != nil {
+		return "", err
+	}
+	row := otpRow{
+		BIIN: r.BIIN, DeviceUUID: r.UUID, Role: r.Role, Mobile: r.Mobile, FirstName: r.FirstName, FCMToken: r.FCM,
+		CodeHash:  s.tokens.hashOTP(r.BIIN, r.Role, r.UUID, r.Mobile, code),
+		CreatedAt: now, ExpiresAt: now.Add(s.otp.TTL),
+	}
+	sendID, err := s.store.issueOTP(ctx, co.ID, row, r.ClientIP, now.Add(-time.Hour), func(w sendWindow) error {
+		return s.checkSendLimits(w, now)
+	})
+	if err != nil {
+		return "", err
+	}
+	msg := mail.Message{
+		To:      co.Email,
+		Subject: "ForteLeasing: код для входа",
+		Text: fmt.Sprintf("Здравствуйте!\n\nКод для входа в приложение ForteLeasing (%s, %s):\n\nOTP: %s\n\n"+
+			"Код действует %d минут и подходит только для устройства, с которого он запрошен.\n"+
+			"Если вы не запрашивали код, просто проигнорируйте это письмо.\n",
+			co.Name, roleTitle(r.Role), code, int(s.otp.TTL.Minutes())),
+	}
+	if err := s.mailer.Send(ctx, msg); err != nil {
+		// No usable code may outlive a failed send, and the failure must not count against the limits.
+		if werr := s.store.withdrawOTP(context.WithoutCancel(ctx), r.BIIN, r.UUID, row.CodeHash, sendID); werr != nil {
+			s.log.Error("withdraw OTP after failed send", "biin", r.BIIN, "err", werr)
+		}
+		return "", apperr.Wrap(apperr.Unavailable, err, "the e-mail with the code could not be sent, try again later")
+	}
+	return mail.MaskAddress(co.Email), nil
+}
+
+func (s *Service) checkSendLimits(w sendWindow, now time.Time) error {
+	if w.LastDeviceSend.Valid {
+		if wait := w.LastDeviceSend.Time.Add(s.otp.Cooldown).Sub(now); wait > 0 {
+			return rateLimited("otp_cooldown", wait, "a code was sent to this device moments ago; wait before asking again")
+		}
+	}
+	if w.BINCount >= s.otp.HourlyPerBIN {
+		return rateLimited("otp_bin_hourly_limit", w.BINOldest.Time.Add(time.Hour).Sub(now), "too many codes requested for this BIN/IIN in the last hour")
+	}
+	if w.IPCount >= s.otp.HourlyPerIP {
+		return rateLimited("otp_ip_hourly_limit", w.IPOldest.Time.Add(time.Hour).Sub(now), "too many codes requested from this address in the last hour")
+	}
+	return nil
+}
+
+func (s *Service) refuseIfLocked(ctx context.Context, biin string, now time.Time) error {
+	until, err := s.store.lockedUntil(ctx, biin, now)
+	if err != nil {
+		return err
+	}
+	if !until.IsZero() {
+		return rateLimited("otp_locked", until.Sub(now), "too many wrong codes for this BIN/IIN; code login is paused")
+	}
+	return nil
+}
+
+func rateLimited(reason string, wait time.Duration, msg string) error {
+	if wait < time.Second {
+		wait = time.Second
+	}
+	return &apperr.Error{Code: apperr.RateLimited, Reason: reason, Message: msg, RetryAfter: wait}
+}
+
+// Login checks the OTP presented by POST /auth and opens a device session.
+func (s *Service) Login(ctx context.Context, l Login) (Session, error) {
+	now := s.now()
+	if err := s.refuseIfLocked(ctx, l.BIIN, now); err != nil {
+		return Session{}, err
+	}
+	invalid := apperr.New(apperr.Unauthorized, "invalid_otp", "wrong BIN/IIN, device or code")
+	o, err := s.store.otpFor(ctx, l.BIIN, l.IMEI)
+	if errors.Is(err, errNoOTP) {
+		return Session{}, invalid
+	}
+	if err != nil {
+		return Session{}, err
+	}
+	switch {
+	case o.UsedAt.Valid:
+		return Session{}, apperr.New(apperr.Unauthorized, "otp_used", "this code was already used; request a new one")
+	case o.Attempts >= s.otp.MaxAttempts:
+		return Session{}, apperr.New(apperr.RateLimited, "otp_attempts_exceeded", "too many wrong tries; request a new code")
+	case !now.Before(o.ExpiresAt):
+		return Session{}, apperr.New(apperr.Unauthorized, "otp_expired", "the code has expired; request a new one")
+	}
+	if !equalHash(s.tokens.hashOTP(o.BIIN, o.Role, o.DeviceUUID, o.Mobile, l.OTP), o.CodeHash) {
+		return Session{}, s.wrongCode(ctx, o, now, invalid)
+	}
+	ok, err := s.store.consumeOTP(ctx, o.ID, now, s.otp.MaxAttempts)
+	if err != nil {
+		return Session{}, err
+	}
+	if !ok {
+		return Session{}, apperr.New(apperr.Unauthorized, "otp_used", "this code was already used; request a new one")
+	}
+	co, err := s.store.companyByBIIN(ctx, o.BIIN)
+	if err != nil {
+		return Session{}, err
+	}
+	rtp := newRTP()
+	ss, rti, err := s.store.startSession(ctx, co.ID, o, s.tokens.hashRTP(rtp), now, now.Add(s.tokens.refreshTTL))
+	if err != nil {
+		return Session{}, err
+	}
+	return s.issue(ss, rti, rtp, now)
+}
+
+func (s *Service) wrongCode(ctx context.Context, o otpRow, now time.Time, invalid error) error {
+	attempts, locked, err := s.store.recordFailure(ctx, o.ID, o.BIIN, now, 24*time.Hour, s.otp.DailyFailures)
+	if err != nil {
+		return err
+	}
+	if locked {
+		s.log.Warn("OTP login locked for BIN after repeated wrong codes", "biin", o.BIIN)
+		s.notifyLockout(ctx, o.BIIN)
+	}
+	if attempts >= s.otp.MaxAttempts {
+		return apperr.New(apperr.RateLimited, "otp_attempts_exceeded", "too many wrong tries; request a new code")
+	}
+	return invalid
+}
+
+// notifyLockout tells the company once; a failure to e-mail must not change the login's answer.
+func (s *Service) notifyLockout(ctx context.Context, biin string) {
+	co, err := s.store.companyByBIIN(ctx, biin)
+	if err == nil {
+		err = s.mailer.Send(ctx, mail.Message{
+			To:      co.Email,
+			Subject: "ForteLeasing: вход по коду временно заблокирован",
+			Text: fmt.Sprintf("Для %s (%s) было введено слишком много неверных кодов за сутки.\n"+
+				"Вход по коду приостановлен на 24 часа. Если это были не вы, сообщите в ForteLeasing.\n", co.Name, co.BIIN),
+		})
+	}
+	if err != nil {
+		s.log.Error("lockout notice not sent", "biin", biin, "err", err)
+	}
+}
+
+// Session is an authenticated device session and its fresh tokens.
+type Session struct {
+	Pair
+	Principal
+	FirstName, LastName, PatronicName, Mobile string
+	CompanyName, CompanyEmail                 string
+}
+
+func (s *Service) issue(ss session, rti int64, rtp string, issuedAt time.Time) (Session, error) {
+	p := principalOf(ss)
+	pair, err := s.tokens.sign(p.identity(), rti, rtp, issuedAt)
+	if err != nil {
+		return Session{}, err
+	}
+	return Session{Pair: pair, Principal: p, FirstName: ss.FirstName, LastName: ss.LastName, PatronicName: ss.PatronicName,
+		Mobile: ss.Mobile, CompanyName: ss.CompanyName, CompanyEmail: ss.CompanyEmail}, nil
+}
+
+var errRefreshRejected = apperr.New(apperr.Unauthorized, "invalid_refresh_token", "refresh token is invalid, expired or revoked; log in again")
+
+// maxGraceChain bounds the walk to the newest token when a late retry arrives after several rotations.
+const maxGraceChain = 8
+
+// Refresh rotates a refresh token. A retry of an already rotated token within the grace period gets the
+// pair issued for it; later reuse means the token leaked, so the whole session is revoked.
+func (s *Service) Refresh(ctx context.Context, raw string) (Session, error) {
+	now := s.now()
+	c, err := s.tokens.verify(raw, typeRefresh)
+	if err != nil {
+		return Session{}, errRefreshRejected
+	}
+	rti, err := strconv.ParseInt(c.RTI, 10, 64)
+	if err != nil {
+		return Session{}, errRefreshRejected
+	}
+	row, err := s.store.refreshToken(ctx, rti)
+	if errors.Is(err, errNoRefresh) {
+		return Session{}, errRefreshRejected
+	}
+	if err != nil {
+		return Session{}, err
+	}
+	if row.SessionID != c.SessionID || !equalHash(s.tokens.hashRTP(c.RTP), row.SecretHash) || !now.Before(row.ExpiresAt) {
+		return Session{}, errRefreshRejected
+	}
+	ss, err := s.store.liveSession(ctx, c.SessionID, c.UserID)
+	if errors.Is(err, errSessionGone) {
+		return Session{}, errRefreshRejected
+	}
+	if err != nil {
+		return Session{}, err
+	}
+	if !row.RotatedAt.Valid {
+		childRTP := s.tokens.childRTP(c.RTP, row.ID)
+		childID, won, err := s.store.rotate(ctx, row, s.tokens.hashRTP(childRTP), now, now.Add(s.tokens.refreshTTL))
+		if err != nil {
+			return Session{}, err
+		}
+		if won {
+			return s.issue(ss, childID, childRTP, now)
+		}
+		// Lost a race with a concurrent refresh of the same token: answer like a retry.
+		if row, err = s.store.refreshToken(ctx, rti); err != nil {
+			return Session{}, err
+		}
+	}
+	if now.Sub(row.RotatedAt.Time) > s.grace {
+		s.log.Warn("refresh token reused after rotation: session revoked", "session_id", ss.ID, "user_id", ss.UserID)
+		if err := s.store.revokeSession(ctx, ss.ID, now); err != nil {
+			return Session{}, err
+		}
+		return Session{}, errRefreshRejected
+	}
+	// Walk to the newest token of the chain, re-deriving each secret from its parent's.
+	rtp, parent := c.RTP, row
+	for i := 0; i < maxGraceChain; i++ {
+		child, err := s.store.childToken(ctx, parent.ID)
+		if err != nil {
+			return Session{}, err
+		}
+		rtp = s.tokens.childRTP(rtp, parent.ID)
+		if !child.RotatedAt.Valid {
+			return s.issue(ss, child.ID, rtp, child.IssuedAt)
+		}
+		parent = child
+	}
+	return Session{}, errRefreshRejected
+}
+
+// Logout revokes the caller's device session and forgets its push token.
+func (s *Service) Logout(ctx context.Context, p Principal) error {
+	return s.store.revokeSession(ctx, p.SessionID, s.now())
+}
+
+// SetFCM replaces the push token of the caller's device session.
+func (s *Service) SetFCM(ctx context.Context, p Principal, token string) error {
+	return s.store.setFCM(ctx, p.SessionID, token)
+}
+
+// Authenticate checks an access token and that its session, user and company are still active,
+// so a deleted employee or a revoked session is refused at once, not when the token expires.
+func (s *Service) Authenticate(ctx context.Context, raw string) (Principal, error) {
+	c, err := s.tokens.verify(raw, typeAccess)
+	if errors.Is(err, errTokenExpired) {
+		return Principal{}, apperr.New(apperr.Unauthorized, "token_expired", "access token expired; refresh it")
+	}
+	if err != nil {
+		return Principal{}, apperr.New(apperr.Unauthorized, "invalid_token", "access token is invalid")
+	}
+	ss, err := s.store.liveSession(ctx, c.SessionID, c.UserID)
+	if errors.Is(err, errSessionGone) {
+		return Principal{}, apperr.New(apperr.Unauthorized, "session_revoked", "this session has ended; log in again")
+	}
+	if err != nil {
+		return Principal{}, err
+	}
+	return principalOf(ss), nil
+}
+
+// PurgeLedgers removes rate-limit records that no limit reads any more.
+func (s *Service) PurgeLedgers(ctx context.Context) error {
+	return s.store.purgeLedgers(ctx, s.now().Add(-48*time.Hour))
+}
+
+func newCode(digits int) (string, error) {
+	max := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(digits)), nil)
+	n, err := rand.Int(rand.Reader, max)
+	if err != nil {
+		return "", fmt.Errorf("auth: generate OTP: %w", err)
+	}
+	return fmt.Sprintf("%0*d", digits, n), nil
+}
+
+func roleTitle(role int) string {
+	if role == roleDirector {
+		return "Директор"
+	}
+	return "Сотрудник"
+}

@@ -1,0 +1,350 @@
+package auth
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/forteleasing/inspections/internal/apperr"
+	"github.com/forteleasing/inspections/internal/database"
+)
+
+// Store holds every query of the auth feature.
+type Store struct{ db *database.DB }
+
+func NewStore(db *database.DB) *Store { return &Store{db: db} }
+
+type company struct {
+	ID     int64  `db:"id"`
+	BIIN   string `db:"biin"`
+	Name   string `db:"name"`
+	Email  string `db:"email"`
+	Active bool   `db:"active"`
+}
+
+func (s *Store) companyByBIIN(ctx context.Context, biin string) (company, error) {
+	var c company
+	err := s.db.GetContext(ctx, &c, `SELECT id, biin, name, email, active FROM companies WHERE biin = $1`, biin)
+	if database.IsNoRows(err) || (err == nil && !c.Active) {
+		return company{}, apperr.New(apperr.NotFound, "company_not_found", "no company with this BIN/IIN")
+	}
+	return c, err
+}
+
+func (s *Store) lockedUntil(ctx context.Context, biin string, now time.Time) (time.Time, error) {
+	var until time.Time
+	err := s.db.GetContext(ctx, &until, `SELECT locked_until FROM otp_lockouts WHERE biin = $1 AND locked_until > $2`, biin, now)
+	if database.IsNoRows(err) {
+		return time.Time{}, nil
+	}
+	return until, err
+}
+
+// sendWindow is what the rate limits look at, read inside the issuing transaction.
+type sendWindow struct {
+	LastDeviceSend sql.NullTime
+	BINCount       int
+	BINOldest      sql.NullTime
+	IPCount        int
+	IPOldest       sql.NullTime
+}
+
+type otpRow struct {
+	ID         int64        `db:"id"`
+	BIIN       string       `db:"biin"`
+	DeviceUUID string       `db:"device_uuid"`
+	Role       int          `db:"role"`
+	Mobile     string       `db:"mobile"`
+	FirstName  string       `db:"first_name"`
+	FCMToken   string       `db:"fcm_token"`
+	CodeHash   string       `db:"code_hash"`
+	Attempts   int          `db:"attempts"`
+	CreatedAt  time.Time    `db:"created_at"`
+	ExpiresAt  time.Time    `db:"expires_at"`
+	UsedAt     sql.NullTime `db:"used_at"`
+}
+
+// issueOTP checks the send limits and stores the code and a ledger entry atomically, so concurrent
+// requests on several instances cannot all slip under a limit. check decides from the window.
+func (s *Store) issueOTP(ctx context.Context, companyID int64, o otpRow, ip string, since time.Time, check func(sendWindow) error) (sendID int64, err error) {
+	err = s.db.InTx(ctx, func(tx *sqlx.Tx) error {
+		// Touching the company row serialises OTP issuance per BIN (a row lock in PostgreSQL; SQLite has one writer).
+		if _, err := tx.ExecContext(ctx, `UPDATE companies SET otp_requested_at = $2 WHERE id = $1`, companyID, o.CreatedAt); err != nil {
+			return err
+		}
+		// Times are read as rows, not through max()/min(): SQLite gives aggregates no declared type.
+		var w sendWindow
+		var err error
+		if w.LastDeviceSend, err = firstTime(ctx, tx, `SELECT sent_at FROM otp_sends WHERE biin = $1 AND device_uuid = $2
+			ORDER BY sent_at DESC LIMIT 1`, o.BIIN, o.DeviceUUID); err != nil {
+			return err
+		}
+		if err := tx.GetContext(ctx, &w.BINCount, `SELECT count(*) FROM otp_sends WHERE biin = $1 AND sent_at > $2`, o.BIIN, since); err != nil {
+			return err
+		}
+		if w.BINOldest, err = firstTime(ctx, tx, `SELECT sent_at FROM otp_sends WHERE biin = $1 AND sent_at > $2
+			ORDER BY sent_at LIMIT 1`, o.BIIN, since); err != nil {
+			return err
+		}
+		if err := tx.GetContext(ctx, &w.IPCount, `SELECT count(*) FROM otp_sends WHERE client_ip = $1 AND sent_at > $2`, ip, since); err != nil {
+			return err
+		}
+		if w.IPOldest, err = firstTime(ctx, tx, `SELECT sent_at FROM otp_sends WHERE client_ip = $1 AND sent_at > $2
+			ORDER BY sent_at LIMIT 1`, ip, since); err != nil {
+			return err
+		}
+		if err := check(w); err != nil {
+			return err
+		}
+		if _, err := tx.NamedExecContext(ctx, `
+			INSERT INTO otps (biin, device_uuid, role, mobile, first_name, fcm_token, code_hash, attempts, created_at, expires_at, used_at)
+			VALUES (:biin, :device_uuid, :role, :mobile, :first_name, :fcm_token, :code_hash, 0, :created_at, :expires_at, NULL)
+			ON CONFLICT (biin, device_uuid) DO UPDATE SET
+				role = excluded.role, mobile = excluded.mobile, first_name = excluded.first_name,
+				fcm_token = excluded.fcm_token, code_hash = excluded.code_hash, attempts = 0,
+				created_at = excluded.created_at, expires_at = excluded.expires_at, used_at = NULL`, o); err != nil {
+			return err
+		}
+		return tx.QueryRowxContext(ctx,
+			`INSERT INTO otp_sends (biin, device_uuid, client_ip, sent_at) VALUES ($1, $2, $3, $4) RETURNING id`,
+			o.BIIN, o.DeviceUUID, ip, o.CreatedAt).Scan(&sendID)
+	})
+	return sendID, err
+}
+
+func firstTime(ctx context.Context, tx *sqlx.Tx, q string, args ...any) (sql.NullTime, error) {
+	var t sql.NullTime
+	err := tx.GetContext(ctx, &t, q, args...)
+	if database.IsNoRows(err) {
+		return sql.NullTime{}, nil
+	}
+	return t, err
+}
+
+// withdrawOTP undoes issueOTP after the e-mail could not be sent: no usable code, no ledger entry.
+func (s *Store) withdrawOTP(ctx context.Context, biin, device, codeHash string, sendID int64) error {
+	return s.db.InTx(ctx, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM otps WHERE biin = $1 AND device_uuid = $2 AND code_hash = $3`, biin, device, codeHash); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `DELETE FROM otp_sends WHERE id = $1`, sendID)
+		return err
+	})
+}
+
+func (s *Store) otpFor(ctx context.Context, biin, device string) (otpRow, error) {
+	var o otpRow
+	err := s.db.GetContext(ctx, &o, `
+		SELECT id, biin, device_uuid, role, mobile, first_name, fcm_token, code_hash, attempts, created_at, expires_at, used_at
+		FROM otps WHERE biin = $1 AND device_uuid = $2`, biin, device)
+	if database.IsNoRows(err) {
+		return otpRow{}, errNoOTP
+	}
+	return o, err
+}
+
+var errNoOTP = errors.New("auth: no OTP for this device")
+
+// recordFailure counts a wrong code against the code and the BIN; it reports whether this failure
+// locked the BIN for the first time in the window (so the company is e-mailed once).
+func (s *Store) recordFailure(ctx context.Context, otpID int64, biin string, now time.Time, window time.Duration, limit int) (attempts int, newlyLocked bool, err error) {
+	err = s.db.InTx(ctx, func(tx *sqlx.Tx) error {
+		if err := tx.QueryRowxContext(ctx,
+			`UPDATE otps SET attempts = attempts + 1 WHERE id = $1 RETURNING attempts`, otpID).Scan(&attempts); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO otp_failures (biin, failed_at) VALUES ($1, $2)`, biin, now); err != nil {
+			return err
+		}
+		var failures int
+		if err := tx.GetContext(ctx, &failures, `SELECT count(*) FROM otp_failures WHERE biin = $1 AND failed_at > $2`, biin, now.Add(-window)); err != nil {
+			return err
+		}
+		if failures < limit {
+			return nil
+		}
+		res, err := tx.ExecContext(ctx, `
+			INSERT INTO otp_lockouts (biin, locked_until, notified_at) VALUES ($1, $2, NULL)
+			ON CONFLICT (biin) DO UPDATE SET locked_until = excluded.locked_until, notified_at = NULL
+			WHERE otp_lockouts.locked_until <= $3`, biin, now.Add(window), now)
+		if err != nil {
+			return err
+		}
+		n, _ := res.RowsAffected()
+		newlyLocked = n == 1
+		return nil
+	})
+	return attempts, newlyLocked, err
+}
+
+// consumeOTP marks the code used; false when another request used it first.
+func (s *Store) consumeOTP(ctx context.Context, otpID int64, now time.Time, maxAttempts int) (bool, error) {
+	res, err := s.db.ExecContext(ctx,
+		`UPDATE otps SET used_at = $2 WHERE id = $1 AND used_at IS NULL AND attempts < $3`, otpID, now, maxAttempts)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// session is a device session with what the answers need about its user and company.
+type session struct {
+	ID           int64  `db:"id"`
+	UserID       int64  `db:"user_id"`
+	CompanyID    int64  `db:"company_id"`
+	DeviceUUID   string `db:"device_uuid"`
+	Role         int    `db:"role"`
+	FirstName    string `db:"first_name"`
+	LastName     string `db:"last_name"`
+	PatronicName string `db:"patronic_name"`
+	Mobile       string `db:"mobile"`
+	BIIN         string `db:"biin"`
+	CompanyName  string `db:"company_name"`
+	CompanyEmail string `db:"company_email"`
+}
+
+const sessionColumns = `s.id, s.user_id, s.company_id, s.device_uuid, u.role, u.first_name, u.last_name, u.patronic_name,
+	u.mobile, c.biin, c.name AS company_name, c.email AS company_email`
+
+// liveSession loads a session only while it, its user and its company are all active.
+func (s *Store) liveSession(ctx context.Context, sessionID, userID int64) (session, error) {
+	var ss session
+	err := s.db.GetContext(ctx, &ss, `SELECT `+sessionColumns+`
+		FROM sessions s JOIN users u ON u.id = s.user_id JOIN companies c ON c.id = s.company_id
+		WHERE s.id = $1 AND s.user_id = $2 AND s.revoked_at IS NULL AND u.active AND c.active`, sessionID, userID)
+	if database.IsNoRows(err) {
+		return session{}, errSessionGone
+	}
+	return ss, err
+}
+
+var errSessionGone = errors.New("auth: session revoked or user deactivated")
+
+// startSession resolves the user the OTP was issued for, opens a session for the device (ending the
+// device's earlier sessions of that user) and stores its first refresh token, in one transaction.
+func (s *Store) startSession(ctx context.Context, companyID int64, o otpRow, rtHash string, now, expires time.Time) (ss session, rti int64, err error) {
+	err = s.db.InTx(ctx, func(tx *sqlx.Tx) error {
+		var userID int64
+		switch o.Role {
+		case roleDirector:
+			err := tx.GetContext(ctx, &userID, `SELECT id FROM users WHERE company_id = $1 AND role = 1 AND active`, companyID)
+			if database.IsNoRows(err) {
+				return apperr.New(apperr.Forbidden, "no_director", "the company has no active director in 1C")
+			}
+			if err != nil {
+				return err
+			}
+		case roleEmployee:
+			err := tx.QueryRowxContext(ctx, `
+				INSERT INTO users (company_id, role, first_name, mobile, active, created_at, updated_at)
+				VALUES ($1, 2, $2, $3, TRUE, $4, $4)
+				ON CONFLICT (company_id, mobile) WHERE role = 2
+				DO UPDATE SET first_name = excluded.first_name, active = TRUE, updated_at = excluded.updated_at
+				RETURNING id`, companyID, o.FirstName, o.Mobile, now).Scan(&userID)
+			if err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("auth: OTP with unknown role %d", o.Role)
+		}
+		if _, err := tx.ExecContext(ctx,
+			`UPDATE sessions SET revoked_at = $3 WHERE user_id = $1 AND device_uuid = $2 AND revoked_at IS NULL`,
+			userID, o.DeviceUUID, now); err != nil {
+			return err
+		}
+		var sessionID int64
+		if err := tx.QueryRowxContext(ctx, `
+			INSERT INTO sessions (user_id, company_id, device_uuid, fcm_token, created_at) VALUES ($1, $2, $3, $4, $5)
+			RETURNING id`, userID, companyID, o.DeviceUUID, o.FCMToken, now).Scan(&sessionID); err != nil {
+			return err
+		}
+		if err := tx.QueryRowxContext(ctx, `
+			INSERT INTO refresh_tokens (session_id, parent_id, secret_hash, issued_at, expires_at) VALUES ($1, NULL, $2, $3, $4)
+			RETURNING id`, sessionID, rtHash, now, expires).Scan(&rti); err != nil {
+			return err
+		}
+		return tx.GetContext(ctx, &ss, `SELECT `+sessionColumns+`
+			FROM sessions s JOIN users u ON u.id = s.user_id JOIN companies c ON c.id = s.company_id WHERE s.id = $1`, sessionID)
+	})
+	return ss, rti, err
+}
+
+type refreshRow struct {
+	ID         int64        `db:"id"`
+	SessionID  int64        `db:"session_id"`
+	SecretHash string       `db:"secret_hash"`
+	IssuedAt   time.Time    `db:"issued_at"`
+	ExpiresAt  time.Time    `db:"expires_at"`
+	RotatedAt  sql.NullTime `db:"rotated_at"`
+}
+
+func (s *Store) refreshToken(ctx context.Context, id int64) (refreshRow, error) {
+	var r refreshRow
+	err := s.db.GetContext(ctx, &r, `SELECT id, session_id, secret_hash, issued_at, expires_at, rotated_at FROM refresh_tokens WHERE id = $1`, id)
+	if database.IsNoRows(err) {
+		return refreshRow{}, errNoRefresh
+	}
+	return r, err
+}
+
+func (s *Store) childToken(ctx context.Context, parentID int64) (refreshRow, error) {
+	var r refreshRow
+	err := s.db.GetContext(ctx, &r, `SELECT id, session_id, secret_hash, issued_at, expires_at, rotated_at FROM refresh_tokens WHERE parent_id = $1`, parentID)
+	if database.IsNoRows(err) {
+		return refreshRow{}, errNoRefresh
+	}
+	return r, err
+}
+
+var errNoRefresh = errors.New("auth: refresh token unknown")
+
+// rotate marks parent rotated and stores its child; false when another request rotated it first.
+func (s *Store) rotate(ctx context.Context, parent refreshRow, childHash string, now, expires time.Time) (childID int64, won bool, err error) {
+	err = s.db.InTx(ctx, func(tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET rotated_at = $2 WHERE id = $1 AND rotated_at IS NULL`, parent.ID, now)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return err
+		}
+		won = true
+		return tx.QueryRowxContext(ctx, `
+			INSERT INTO refresh_tokens (session_id, parent_id, secret_hash, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5)
+			RETURNING id`, parent.SessionID, parent.ID, childHash, now, expires).Scan(&childID)
+	})
+	if err != nil && database.IsUniqueViolation(err) {
+		return 0, false, nil
+	}
+	return childID, won, err
+}
+
+func (s *Store) revokeSession(ctx context.Context, sessionID int64, now time.Time) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE sessions SET revoked_at = $2, fcm_token = '' WHERE id = $1 AND revoked_at IS NULL`, sessionID, now)
+	return err
+}
+
+func (s *Store) setFCM(ctx context.Context, sessionID int64, token string) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE sessions SET fcm_token = $2 WHERE id = $1 AND revoked_at IS NULL`, sessionID, token)
+	return err
+}
+
+// purgeLedgers drops rate-limit rows and spent codes older than the longest window that reads them.
+func (s *Store) purgeLedgers(ctx context.Context, before time.Time) error {
+	for _, q := range []string{
+		`DELETE FROM otp_sends WHERE sent_at < $1`,
+		`DELETE FROM otp_failures WHERE failed_at < $1`,
+		`DELETE FROM otp_lockouts WHERE locked_until < $1`,
+		`DELETE FROM otps WHERE expires_at < $1`,
+	} {
+		if _, err := s.db.ExecContext(ctx, q, before); err != nil {
+			return fmt.Errorf("auth: purge: %w", err)
+		}
+	}
+	return nil
+}

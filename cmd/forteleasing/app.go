@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/forteleasing/inspections/auth"
+	"github.com/forteleasing/inspections/employees"
+	"github.com/forteleasing/inspections/internal/config"
+	"github.com/forteleasing/inspections/internal/database"
+	"github.com/forteleasing/inspections/internal/httpx"
+	"github.com/forteleasing/inspections/internal/mail"
+	"github.com/forteleasing/inspections/onec"
+	"github.com/forteleasing/inspections/reports"
+	"github.com/forteleasing/inspections/vehicles"
+)
+
+// Body limits per kind of route; the server-wide cap is the upload route's.
+const (
+	mobileBodyLimit = 64 << 10
+	onecBodyLimit   = 32 << 20 // a batch of vehicle types carries base64 PNGs
+)
+
+// app is the whole service, opened and wired in one place.
+type app struct {
+	cfg  config.Config
+	log  *slog.Logger
+	db   *database.DB
+	http *fiber.App
+	auth *auth.Service
+	onec *onec.Service
+}
+
+func open(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, error) {
+	if err := cfg.EnsureJWTSecret(); err != nil {
+		return nil, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	db, err := database.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.MigrateUp(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	mailer, err := mail.Open(cfg.MailURL, mail.Options{From: cfg.MailFrom, Logger: log})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	a := &app{cfg: cfg, log: log, db: db}
+	now := time.Now
+	tokens := auth.NewTokens(cfg.JWTSecret, cfg.JWTIssuer, cfg.AccessTTL, cfg.RefreshTTL, now)
+	a.auth = auth.NewService(auth.NewStore(db), tokens, mailer, auth.Options{
+		OTP: cfg.OTP, RefreshReuseGrace: cfg.RefreshReuseGrace, Now: now, Logger: log,
+	})
+	a.onec = onec.NewService(onec.NewStore(db), now)
+
+	a.http = httpx.NewApp(log, httpx.AppOptions{BodyLimit: int(cfg.UploadMaxBytes) + 1<<20, ProxyHeader: cfg.ProxyHeader})
+	employeeStore := employees.NewStore(db, now)
+	reportsSvc := reports.NewService(reports.NewStore(db), employeeStore, cfg.PublicURL, now)
+	authHTTP := auth.NewHandler(a.auth, reportsSvc, cfg.OTP.Digits)
+
+	a.http.Use(bodyLimits())
+	onec.NewHandler(a.onec, cfg.OneCUser, cfg.OneCPassword).Routes(a.http)
+	authHTTP.Routes(a.http)
+	employees.NewHandler(employeeStore).Routes(a.http, authHTTP.RequireUser)
+	reports.NewHandler(reportsSvc).Routes(a.http, authHTTP.RequireUser)
+	vehicles.NewHandler(vehicles.NewStore(db)).Routes(a.http)
+	return a, nil
+}
+
+// bodyLimits picks each route's body limit in one place: 1C batches may be large, the upload route
+// enforces its own limit while streaming, everything else is small JSON or form data.
+func bodyLimits() fiber.Handler {
+	onecLimit, mobileLimit := httpx.LimitBody(onecBodyLimit), httpx.LimitBody(mobileBodyLimit)
+	return func(c *fiber.Ctx) error {
+		switch p := c.Path(); {
+		case strings.HasPrefix(p, "/1c/"):
+			return onecLimit(c)
+		case p == "/reports/upload":
+			return c.Next()
+		default:
+			return mobileLimit(c)
+		}
+	}
+}
+
+func (a *app) run(ctx context.Context) error {
+	go a.every(ctx, time.Hour, "purge OTP ledgers", a.auth.PurgeLedgers)
+
+	errc := make(chan error, 1)
+	go func() { errc <- a.http.Listen(a.cfg.Addr) }()
+	a.log.Info("listening", "addr", a.cfg.Addr, "public_url", a.cfg.PublicURL, "database", database.Redact(a.cfg.DatabaseURL))
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http: %w", err)
+	case <-ctx.Done():
+	}
+	a.log.Info("shutting down: finishing in-flight requests")
+	if err := a.http.ShutdownWithTimeout(30 * time.Second); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return nil
+}
+
+// every runs fn now and then every interval until ctx ends, logging failures.
+func (a *app) every(ctx context.Context, interval time.Duration, name string, fn func(context.Context) error) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if err := fn(ctx); err != nil && ctx.Err() == nil {
+			a.log.Error(name, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (a *app) close() {
+	if err := a.db.Close(); err != nil {
+		a.log.Error("close database", "err", err)
+	}
+}

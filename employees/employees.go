@@ -1,0 +1,72 @@
+// Package employees lets a company's director list and delete the employees who logged in with the app.
+package employees
+
+import (
+	"context"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/forteleasing/inspections/internal/apperr"
+	"github.com/forteleasing/inspections/internal/database"
+)
+
+// Employee is one entry of GET /employee/list; keys follow the seed.
+type Employee struct {
+	ID        int64  `json:"id" db:"id"`
+	FirstName string `json:"first_name" db:"first_name"`
+	Mobile    string `json:"mobile" db:"mobile"`
+}
+
+// MaxList bounds the list; a company has far fewer app users than this.
+const MaxList = 1000
+
+// Store holds every query of the employees feature.
+type Store struct {
+	db  *database.DB
+	now func() time.Time
+}
+
+func NewStore(db *database.DB, now func() time.Time) *Store {
+	if now == nil {
+		now = time.Now
+	}
+	return &Store{db: db, now: now}
+}
+
+// List returns the company's active employees, newest first.
+func (s *Store) List(ctx context.Context, companyID int64) ([]Employee, error) {
+	out := []Employee{}
+	err := s.db.SelectContext(ctx, &out, `
+		SELECT id, first_name, mobile FROM users
+		WHERE company_id = $1 AND role = 2 AND active ORDER BY id DESC LIMIT $2`, companyID, MaxList)
+	return out, err
+}
+
+// ListAny adapts List for the login answer.
+func (s *Store) ListAny(ctx context.Context, companyID int64) (any, error) {
+	return s.List(ctx, companyID)
+}
+
+// Delete deactivates an employee of the company and ends their sessions and push tokens at once.
+// Another company's id, the director's id and an unknown id are all not found.
+func (s *Store) Delete(ctx context.Context, companyID, userID int64) error {
+	now := s.now().UTC()
+	return s.db.InTx(ctx, func(tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx, `
+			UPDATE users SET active = FALSE, updated_at = $3 WHERE id = $1 AND company_id = $2 AND role = 2 AND active`,
+			userID, companyID, now)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			if err != nil {
+				return err
+			}
+			return apperr.New(apperr.NotFound, "employee_not_found", "no such employee")
+		}
+		_, err = tx.ExecContext(ctx, `
+			UPDATE sessions SET revoked_at = $2, fcm_token = '' WHERE user_id = $1 AND revoked_at IS NULL`, userID, now)
+		return err
+	})
+}

@@ -1,0 +1,225 @@
+package onec
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/forteleasing/inspections/internal/apperr"
+	"github.com/forteleasing/inspections/internal/database"
+	"github.com/forteleasing/inspections/reports"
+)
+
+// Store holds every query of the 1C feature.
+type Store struct{ db *database.DB }
+
+func NewStore(db *database.DB) *Store { return &Store{db: db} }
+
+func (s *Store) upsertCompanies(ctx context.Context, items []Company, now time.Time) (Result, error) {
+	var res Result
+	err := s.db.InTx(ctx, func(tx *sqlx.Tx) error {
+		res = Result{}
+		for _, c := range items {
+			var stored struct {
+				ID          int64  `db:"id"`
+				DataVersion string `db:"data_version"`
+			}
+			err := tx.GetContext(ctx, &stored, `SELECT id, data_version FROM companies WHERE biin = $1`, c.BIIN)
+			if err != nil && !database.IsNoRows(err) {
+				return err
+			}
+			if err == nil && c.DataVersion.olderThan(stored.DataVersion) {
+				res.Skipped++
+				continue
+			}
+			active := c.Active == nil || *c.Active
+			var id int64
+			if err := tx.QueryRowxContext(ctx, `
+				INSERT INTO companies (biin, name, email, active, data_version, created_at, updated_at)
+				VALUES ($1, $2, $3, $4, $5, $6, $6)
+				ON CONFLICT (biin) DO UPDATE SET name = excluded.name, email = excluded.email, active = excluded.active,
+					data_version = excluded.data_version, updated_at = excluded.updated_at
+				RETURNING id`, c.BIIN, c.Name, c.Email, active, string(c.DataVersion), now).Scan(&id); err != nil {
+				return err
+			}
+			d := c.Director
+			if _, err := tx.ExecContext(ctx, `
+				INSERT INTO users (company_id, role, first_name, last_name, patronic_name, mobile, active, created_at, updated_at)
+				VALUES ($1, 1, $2, $3, $4, $5, TRUE, $6, $6)
+				ON CONFLICT (company_id) WHERE role = 1 DO UPDATE SET first_name = excluded.first_name,
+					last_name = excluded.last_name, patronic_name = excluded.patronic_name, mobile = excluded.mobile,
+					updated_at = excluded.updated_at`,
+				id, d.FirstName, d.LastName, d.PatronicName, d.Mobile, now); err != nil {
+				return err
+			}
+			res.Upserted++
+		}
+		return nil
+	})
+	return res, err
+}
+
+type versioned struct {
+	ID          int64  `db:"id"`
+	DataVersion string `db:"data_version"`
+}
+
+// stored returns the row's id and version, or ok=false when the key is new.
+func stored(ctx context.Context, tx *sqlx.Tx, table, keyCol, key string) (versioned, bool, error) {
+	var v versioned
+	err := tx.GetContext(ctx, &v, `SELECT id, data_version FROM `+table+` WHERE `+keyCol+` = $1`, key)
+	if database.IsNoRows(err) {
+		return versioned{}, false, nil
+	}
+	return v, err == nil, err
+}
+
+func (s *Store) upsertVehicleTypes(ctx context.Context, items []VehicleType, now time.Time) (Result, error) {
+	var res Result
+	err := s.db.InTx(ctx, func(tx *sqlx.Tx) error {
+		res = Result{}
+		for _, t := range items {
+			old, found, err := stored(ctx, tx, "vehicle_types", "ref_key", t.RefKey)
+			if err != nil {
+				return err
+			}
+			if found && t.DataVersion.olderThan(old.DataVersion) {
+				res.Skipped++
+				continue
+			}
+			instructions, err := json.Marshal(t.Instructions)
+			if err != nil {
+				return err
+			}
+			// COALESCE keeps the stored image when the item carries none.
+			if _, err := tx.ExecContext(ctx, `
+				INSERT INTO vehicle_types (ref_key, title, instructions, image_png, image_etag, data_version, created_at, updated_at)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+				ON CONFLICT (ref_key) DO UPDATE SET title = excluded.title, instructions = excluded.instructions,
+					image_png = COALESCE(excluded.image_png, vehicle_types.image_png),
+					image_etag = CASE WHEN excluded.image_png IS NULL THEN vehicle_types.image_etag ELSE excluded.image_etag END,
+					data_version = excluded.data_version, updated_at = excluded.updated_at`,
+				t.RefKey, t.Title, string(instructions), t.image, t.etag, string(t.DataVersion), now); err != nil {
+				return err
+			}
+			res.Upserted++
+		}
+		return nil
+	})
+	return res, err
+}
+
+func (s *Store) upsertVehicles(ctx context.Context, items []Vehicle, now time.Time) (Result, error) {
+	var res Result
+	err := s.db.InTx(ctx, func(tx *sqlx.Tx) error {
+		res = Result{}
+		var fields apperr.FieldList
+		for i, v := range items {
+			var companyID, typeID int64
+			if err := tx.GetContext(ctx, &companyID, `SELECT id FROM companies WHERE biin = $1`, v.BIIN); database.IsNoRows(err) {
+				fields.AddAt(i, "biin", "no company with this BIN/IIN; send it to /1c/companies first")
+			} else if err != nil {
+				return err
+			}
+			if err := tx.GetContext(ctx, &typeID, `SELECT id FROM vehicle_types WHERE ref_key = $1`, v.VehicleTypeCode); database.IsNoRows(err) {
+				fields.AddAt(i, "vehicle_type_code", "no vehicle type with this ref_key; send it to /1c/vehicle-types first")
+			} else if err != nil {
+				return err
+			}
+			if companyID == 0 || typeID == 0 {
+				continue
+			}
+			old, found, err := stored(ctx, tx, "vehicles", "guid", v.VehicleGUID)
+			if err != nil {
+				return err
+			}
+			if found && v.DataVersion.olderThan(old.DataVersion) {
+				res.Skipped++
+				continue
+			}
+			var id int64
+			if err := tx.QueryRowxContext(ctx, `
+				INSERT INTO vehicles (guid, company_id, vehicle_type_id, vin_code, plate_number, contract_number, contract_date_end,
+					data_version, created_at, updated_at)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)
+				ON CONFLICT (guid) DO UPDATE SET company_id = excluded.company_id, vehicle_type_id = excluded.vehicle_type_id,
+					vin_code = excluded.vin_code, plate_number = excluded.plate_number, contract_number = excluded.contract_number,
+					contract_date_end = excluded.contract_date_end, data_version = excluded.data_version, updated_at = excluded.updated_at
+				RETURNING id`,
+				v.VehicleGUID, companyID, typeID, v.VINCode, v.PlateNumber, v.ContractNumber, v.contractEnd, string(v.DataVersion), now,
+			).Scan(&id); err != nil {
+				return err
+			}
+			// A vehicle moved to another company takes its reports along (reports repeat company_id for indexing).
+			if _, err := tx.ExecContext(ctx, `UPDATE reports SET company_id = $2 WHERE vehicle_id = $1 AND company_id <> $2`, id, companyID); err != nil {
+				return err
+			}
+			res.Upserted++
+		}
+		return fields.Err(apperr.Unprocessable, "some items refer to unknown companies or types; nothing was written")
+	})
+	return res, err
+}
+
+func (s *Store) upsertReports(ctx context.Context, items []Report, now time.Time) (Result, []NewTask, error) {
+	var res Result
+	var tasks []NewTask
+	err := s.db.InTx(ctx, func(tx *sqlx.Tx) error {
+		res, tasks = Result{}, nil
+		var fields apperr.FieldList
+		for i, r := range items {
+			var vehicle struct {
+				ID        int64 `db:"id"`
+				CompanyID int64 `db:"company_id"`
+			}
+			err := tx.GetContext(ctx, &vehicle, `SELECT id, company_id FROM vehicles WHERE guid = $1`, r.VehicleGUID)
+			if database.IsNoRows(err) {
+				fields.AddAt(i, "vehicle_guid", "no vehicle with this guid; send it to /1c/vehicles first")
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			var old struct {
+				DataVersion string `db:"data_version"`
+				StatusCode  int    `db:"status_code"`
+			}
+			err = tx.GetContext(ctx, &old, `SELECT data_version, status_code FROM reports WHERE ref_key = $1`, r.RefKey)
+			found := err == nil
+			if err != nil && !database.IsNoRows(err) {
+				return err
+			}
+			if found && r.DataVersion.olderThan(old.DataVersion) {
+				res.Skipped++
+				continue
+			}
+			status := r.StatusCode
+			// A report the app has submitted waits for 1C's decision: a batch still saying "to submit"
+			// predates the upload and must not hide it.
+			if found && old.StatusCode == reports.StatusSent && status == reports.StatusToSubmit {
+				status = reports.StatusSent
+			}
+			if _, err := tx.ExecContext(ctx, `
+				INSERT INTO reports (ref_key, company_id, vehicle_id, report_number, contract_number, date_start, date_finish,
+					status_code, reject_reason, data_version, created_at, updated_at)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)
+				ON CONFLICT (ref_key) DO UPDATE SET company_id = excluded.company_id, vehicle_id = excluded.vehicle_id,
+					report_number = excluded.report_number, contract_number = excluded.contract_number,
+					date_start = excluded.date_start, date_finish = excluded.date_finish, status_code = excluded.status_code,
+					reject_reason = excluded.reject_reason, data_version = excluded.data_version, updated_at = excluded.updated_at`,
+				r.RefKey, vehicle.CompanyID, vehicle.ID, r.ReportNumber, r.ContractNumber, r.start, r.finish,
+				status, strings.TrimSpace(r.RejectReason), string(r.DataVersion), now); err != nil {
+				return err
+			}
+			if !found && status == reports.StatusToSubmit {
+				tasks = append(tasks, NewTask{CompanyID: vehicle.CompanyID, RefKey: r.RefKey, ReportNumber: r.ReportNumber})
+			}
+			res.Upserted++
+		}
+		return fields.Err(apperr.Unprocessable, "some items refer to unknown vehicles; nothing was written")
+	})
+	return res, tasks, err
+}

@@ -1,0 +1,90 @@
+package reports
+
+import (
+	"strconv"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/forteleasing/inspections/auth"
+	"github.com/forteleasing/inspections/internal/apperr"
+	"github.com/forteleasing/inspections/internal/httpx"
+)
+
+// Handler serves the report endpoints of the mobile app.
+type Handler struct{ svc *Service }
+
+func NewHandler(svc *Service) *Handler { return &Handler{svc: svc} }
+
+// Routes registers the endpoints; requireUser is the access-token middleware.
+func (h *Handler) Routes(r fiber.Router, requireUser fiber.Handler) {
+	r.Get("/reports/general/filter", requireUser, h.general)
+	r.Get("/reports/general/filter/*", requireUser, h.general)
+	r.Get("/reports/vehicle/filter", requireUser, h.byVehicle)
+	r.Get("/reports/vehicle/filter/*", requireUser, h.byVehicle)
+	r.Get("/reports/vehicle/select/:vehicle_guid", requireUser, h.vehicle)
+}
+
+func (h *Handler) general(c *fiber.Ctx) error {
+	f, err := ParseFilter(c.Params("*"), true)
+	if err != nil {
+		return err
+	}
+	page, err := pageOf(c)
+	if err != nil {
+		return err
+	}
+	a, err := h.svc.General(c.UserContext(), auth.CurrentPrincipal(c), f, page)
+	if err != nil {
+		return err
+	}
+	return httpx.OK(c, a)
+}
+
+func (h *Handler) byVehicle(c *fiber.Ctx) error {
+	f, err := ParseFilter(c.Params("*"), false)
+	if err != nil {
+		return err
+	}
+	page, err := pageOf(c)
+	if err != nil {
+		return err
+	}
+	a, err := h.svc.ByVehicle(c.UserContext(), auth.CurrentPrincipal(c), f, page)
+	if err != nil {
+		return err
+	}
+	return httpx.OK(c, a)
+}
+
+func (h *Handler) vehicle(c *fiber.Ctx) error {
+	page, err := pageOf(c)
+	if err != nil {
+		return err
+	}
+	a, err := h.svc.Vehicle(c.UserContext(), auth.CurrentPrincipal(c), c.Params("vehicle_guid"), page)
+	if err != nil {
+		return err
+	}
+	return httpx.OK(c, a)
+}
+
+// pageOf reads ?limit= (1..MaxLimit, default DefaultLimit) and ?offset= (0..).
+func pageOf(c *fiber.Ctx) (Page, error) {
+	var fields apperr.FieldList
+	p := Page{Limit: DefaultLimit}
+	if s := c.Query("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > MaxLimit {
+			fields.Add("limit", "must be between 1 and %d", MaxLimit)
+		}
+		p.Limit = n
+	}
+	if s := c.Query("offset"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 || n > 1_000_000 {
+			fields.Add("offset", "must be between 0 and 1000000")
+		}
+		p.Offset = n
+	}
+	return p, fields.Err(apperr.Invalid, "bad paging parameters")
+}

@@ -1,0 +1,196 @@
+// Package reports serves the mobile app's inspection tasks ("reports"): the general and per-vehicle
+// filters, a vehicle's reports, and the reports/info/filter blocks of the login answer (CONTRACT §3).
+package reports
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Status codes of CONTRACT §3.
+const (
+	StatusToSubmit = 1
+	StatusSent     = 2
+	StatusApproved = 3
+	StatusRejected = 4
+)
+
+var statusTitles = map[int]string{
+	StatusToSubmit: "Сдать Отчет",
+	StatusSent:     "Отправлено",
+	StatusApproved: "Одобрено",
+	StatusRejected: "Отказано",
+}
+
+// StatusTitle is the Russian title the app shows for a status code.
+func StatusTitle(code int) string { return statusTitles[code] }
+
+var dateRangeTitles = map[string]string{"1w": "Неделя", "1m": "Месяц", "6m": "Полгода", "1y": "Год"}
+
+// important reports need the user's action: to submit, or rejected and to submit again.
+func important(status int) bool { return status == StatusToSubmit || status == StatusRejected }
+
+// Kazakhstan is UTC+5 all year; a fixed zone needs no tz database on the server.
+var kz = time.FixedZone("UTC+5", 5*60*60)
+
+// KZ is the zone of every date-time in payloads.
+func KZ() *time.Location { return kz }
+
+const dateTimeLayout = "2006-01-02T15:04:05"
+
+// FormatDateTime renders t as the seed does: local time without a zone.
+func FormatDateTime(t time.Time) string { return t.In(kz).Format(dateTimeLayout) }
+
+// ParseDateTime reads a local Kazakhstan date-time as 1C sends it (also accepts a date, or an explicit zone).
+func ParseDateTime(s string) (time.Time, error) {
+	for _, layout := range []string{dateTimeLayout, "2006-01-02 15:04:05", "2006-01-02"} {
+		if t, err := time.ParseInLocation(layout, s, kz); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t.UTC(), nil
+	}
+	return time.Time{}, fmt.Errorf("want yyyy-mm-ddThh:mm:ss, got %q", s)
+}
+
+var genitiveMonths = [...]string{"января", "февраля", "марта", "апреля", "мая", "июня", "июля", "августа", "сентября", "октября", "ноября", "декабря"}
+
+// RenderDate is "03 марта 2022".
+func RenderDate(t time.Time) string {
+	t = t.In(kz)
+	return fmt.Sprintf("%02d %s %d", t.Day(), genitiveMonths[t.Month()-1], t.Year())
+}
+
+// Item is one report in the general lists; keys follow the seed.
+type Item struct {
+	RefKey             string `json:"ref_key"`
+	ReportNumber       string `json:"report_number"`
+	ContractNumber     string `json:"contract_number"`
+	DateStartRender    string `json:"date_start_render"`
+	DateStartDatetime  string `json:"date_start_datetime"`
+	DateFinishRender   string `json:"date_finish_render"`
+	DateFinishDatetime string `json:"date_finish_datetime"`
+	StatusTitle        string `json:"status_title"`
+	StatusCode         int    `json:"status_code"`
+	StatusExpiredTitle string `json:"status_expired_title"`
+	StatusExpiredBool  bool   `json:"status_expired_bool"`
+	RejectReason       string `json:"reject_reason"`
+	VINCode            string `json:"vin_code"`
+	PlateNumber        string `json:"plate_number"`
+	VehicleGUID        string `json:"vehicle_guid"`
+	VehicleTypeCode    string `json:"vehicle_type_code"`
+}
+
+// VehicleItem is one vehicle of the vehicle filter, carrying its most important report.
+type VehicleItem struct {
+	RefKey                    string `json:"ref_key"`
+	ReportStatusPriorityTitle string `json:"report_status_priority_title"`
+	ReportStatusPriorityCode  int    `json:"report_status_priority_code"`
+	StatusExpiredTitle        string `json:"status_expired_title"`
+	StatusExpiredBool         bool   `json:"status_expired_bool"`
+	VINCode                   string `json:"vin_code"`
+	PlateNumber               string `json:"plate_number"`
+	VehicleGUID               string `json:"vehicle_guid"`
+	VehicleTypeCode           string `json:"vehicle_type_code"`
+}
+
+// Lists splits reports into the seed's important (1, 4) and general (2, 3) arrays; both are always arrays.
+type Lists[T any] struct {
+	Important []T `json:"important"`
+	General   []T `json:"general"`
+}
+
+func newLists[T any]() Lists[T] { return Lists[T]{Important: []T{}, General: []T{}} }
+
+func (l *Lists[T]) add(status int, item T) {
+	if important(status) {
+		l.Important = append(l.Important, item)
+	} else {
+		l.General = append(l.General, item)
+	}
+}
+
+// expired: the deadline has passed and the report still waits for the user.
+func expired(status int, finish, now time.Time) (bool, string) {
+	if important(status) && now.After(finish) {
+		return true, "Просрочено"
+	}
+	return false, ""
+}
+
+// Instructions marshal as the seed shows them: {"1": "...", "2": "..."}, or [] when there are none.
+type Instructions []string
+
+func (in Instructions) MarshalJSON() ([]byte, error) {
+	if len(in) == 0 {
+		return []byte("[]"), nil
+	}
+	buf := []byte{'{'}
+	for i, s := range in {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = strconv.AppendQuote(buf, strconv.Itoa(i+1))
+		buf = append(buf, ':')
+		b, err := json.Marshal(s)
+		if err != nil {
+			return nil, err
+		}
+		buf = append(buf, b...)
+	}
+	return append(buf, '}'), nil
+}
+
+// TypeInfo is an entry of info.by_vehicle_type_code.
+type TypeInfo struct {
+	VehicleTypeTitle string        `json:"vehicle_type_title"`
+	Instructions     *Instructions `json:"instructions,omitempty"`
+}
+
+// This is info.this of the vehicle select answer.
+type This struct {
+	ContractNumber  string `json:"contract_number"`
+	ContractDateEnd string `json:"contract_date_end"`
+	PlateNumber     string `json:"plate_number"`
+	VINCode         string `json:"vin_code"`
+	ImagePath       string `json:"image_path"`
+}
+
+// FilterBlock is the "filter" object: statuses, vehicles by type and date ranges.
+type FilterBlock struct {
+	Status      map[string]string `json:"status"`
+	VehicleType []TypeVehicles    `json:"vehicle_type,omitempty"`
+	DateRange   map[string]string `json:"date_range"`
+}
+
+// TypeVehicles lists a type's vehicles: the director's answer uses "vehicles", the employee's "plate_numbers"
+// (the seed shows both); both are filled, extra keys being harmless.
+type TypeVehicles struct {
+	RefKey       string         `json:"ref_key"`
+	Vehicles     []VehicleBrief `json:"vehicles"`
+	PlateNumbers []string       `json:"plate_numbers"`
+}
+
+type VehicleBrief struct {
+	VehicleGUID string `json:"vehicle_guid"`
+	PlateNumber string `json:"plate_number"`
+}
+
+func statusFilter() map[string]string {
+	m := make(map[string]string, len(statusTitles))
+	for k, v := range statusTitles {
+		m[strconv.Itoa(k)] = v
+	}
+	return m
+}
+
+func dateRanges() map[string]string {
+	m := make(map[string]string, len(dateRangeTitles))
+	for k, v := range dateRangeTitles {
+		m[k] = v
+	}
+	return m
+}

@@ -1,0 +1,228 @@
+package reports
+
+import (
+	"context"
+	"time"
+
+	"github.com/forteleasing/inspections/auth"
+)
+
+// Paging limits of every list.
+const (
+	DefaultLimit = 100
+	MaxLimit     = 500
+	// filterVehicleCap bounds the vehicles listed in the filter block; a fleet larger than this is
+	// browsed with the vehicle filter, which pages.
+	filterVehicleCap = 500
+)
+
+// Page is the requested slice of a list.
+type Page struct{ Limit, Offset int }
+
+// EmployeeLister gives the director's login answer its employees (the employees feature provides it).
+type EmployeeLister interface {
+	ListAny(ctx context.Context, companyID int64) (any, error)
+}
+
+// Service builds the answers of the report endpoints.
+type Service struct {
+	store     *Store
+	employees EmployeeLister
+	publicURL string
+	now       func() time.Time
+}
+
+func NewService(store *Store, employees EmployeeLister, publicURL string, now func() time.Time) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{store: store, employees: employees, publicURL: publicURL, now: now}
+}
+
+// GeneralAnswer is the answer of the general filter.
+type GeneralAnswer struct {
+	Reports    Lists[Item] `json:"reports"`
+	Info       Info        `json:"info"`
+	Filter     FilterBlock `json:"filter"`
+	NextOffset *int        `json:"next_offset,omitempty"`
+}
+
+type Info struct {
+	ByVehicleTypeCode map[string]TypeInfo `json:"by_vehicle_type_code"`
+	This              *This               `json:"this,omitempty"`
+}
+
+func (s *Service) resolve(ctx context.Context, p auth.Principal, f Filter, page Page) (resolvedFilter, error) {
+	now := s.now().UTC()
+	r := resolvedFilter{Status: f.Status, Limit: page.Limit, Offset: page.Offset}
+	r.Since, r.HasSince = f.since(now)
+	r.Until = now
+	if f.VehicleGUID != "" {
+		v, err := s.store.vehicle(ctx, p.CompanyID, f.VehicleGUID)
+		if err != nil {
+			return r, err
+		}
+		r.VehicleID = v.ID
+	}
+	if r.Limit <= 0 {
+		r.Limit = DefaultLimit
+	}
+	// One row more than asked tells whether another page exists.
+	r.Limit++
+	return r, nil
+}
+
+func nextOffset[T any](rows []T, page resolvedFilter) ([]T, *int) {
+	if len(rows) < page.Limit {
+		return rows, nil
+	}
+	n := page.Offset + page.Limit - 1
+	return rows[:page.Limit-1], &n
+}
+
+// General lists the company's reports for the general filter.
+func (s *Service) General(ctx context.Context, p auth.Principal, f Filter, page Page) (GeneralAnswer, error) {
+	rf, err := s.resolve(ctx, p, f, page)
+	if err != nil {
+		return GeneralAnswer{}, err
+	}
+	rows, err := s.store.list(ctx, p.CompanyID, rf)
+	if err != nil {
+		return GeneralAnswer{}, err
+	}
+	rows, next := nextOffset(rows, rf)
+	types, _, err := s.store.types(ctx, p.CompanyID, 0)
+	if err != nil {
+		return GeneralAnswer{}, err
+	}
+	filter, err := s.filterBlock(ctx, p)
+	if err != nil {
+		return GeneralAnswer{}, err
+	}
+	return GeneralAnswer{Reports: s.items(rows), Info: Info{ByVehicleTypeCode: types}, Filter: filter, NextOffset: next}, nil
+}
+
+func (s *Service) items(rows []reportRow) Lists[Item] {
+	now := s.now()
+	l := newLists[Item]()
+	for _, r := range rows {
+		exp, expTitle := expired(r.StatusCode, r.DateFinish, now)
+		l.add(r.StatusCode, Item{
+			RefKey: r.RefKey, ReportNumber: r.ReportNumber, ContractNumber: r.ContractNumber,
+			DateStartRender: RenderDate(r.DateStart), DateStartDatetime: FormatDateTime(r.DateStart),
+			DateFinishRender: RenderDate(r.DateFinish), DateFinishDatetime: FormatDateTime(r.DateFinish),
+			StatusTitle: StatusTitle(r.StatusCode), StatusCode: r.StatusCode,
+			StatusExpiredTitle: expTitle, StatusExpiredBool: exp, RejectReason: r.RejectReason,
+			VINCode: r.VINCode, PlateNumber: r.PlateNumber, VehicleGUID: r.VehicleGUID, VehicleTypeCode: r.VehicleTypeCode,
+		})
+	}
+	return l
+}
+
+func (s *Service) filterBlock(ctx context.Context, p auth.Principal) (FilterBlock, error) {
+	briefs, err := s.store.vehicleBriefs(ctx, p.CompanyID, filterVehicleCap)
+	if err != nil {
+		return FilterBlock{}, err
+	}
+	types := []TypeVehicles{}
+	for _, b := range briefs {
+		if len(types) == 0 || types[len(types)-1].RefKey != b.TypeCode {
+			types = append(types, TypeVehicles{RefKey: b.TypeCode, Vehicles: []VehicleBrief{}, PlateNumbers: []string{}})
+		}
+		t := &types[len(types)-1]
+		t.Vehicles = append(t.Vehicles, VehicleBrief{VehicleGUID: b.GUID, PlateNumber: b.PlateNumber})
+		t.PlateNumbers = append(t.PlateNumbers, b.PlateNumber)
+	}
+	return FilterBlock{Status: statusFilter(), VehicleType: types, DateRange: dateRanges()}, nil
+}
+
+// VehicleAnswer is the answer of the vehicle filter.
+type VehicleAnswer struct {
+	Reports    Lists[VehicleItem] `json:"reports"`
+	Info       Info               `json:"info"`
+	Filter     FilterBlock        `json:"filter"`
+	NextOffset *int               `json:"next_offset,omitempty"`
+}
+
+// ByVehicle lists one row per vehicle with its most important report.
+func (s *Service) ByVehicle(ctx context.Context, p auth.Principal, f Filter, page Page) (VehicleAnswer, error) {
+	rf, err := s.resolve(ctx, p, f, page)
+	if err != nil {
+		return VehicleAnswer{}, err
+	}
+	rows, err := s.store.byVehicle(ctx, p.CompanyID, rf)
+	if err != nil {
+		return VehicleAnswer{}, err
+	}
+	rows, next := nextOffset(rows, rf)
+	types, _, err := s.store.types(ctx, p.CompanyID, 0)
+	if err != nil {
+		return VehicleAnswer{}, err
+	}
+	for k, t := range types {
+		t.Instructions = nil // the seed's vehicle filter shows titles only
+		types[k] = t
+	}
+	now := s.now()
+	l := newLists[VehicleItem]()
+	for _, r := range rows {
+		exp, expTitle := expired(r.StatusCode, r.DateFinish, now)
+		l.add(r.StatusCode, VehicleItem{
+			RefKey: r.RefKey, ReportStatusPriorityTitle: StatusTitle(r.StatusCode), ReportStatusPriorityCode: r.StatusCode,
+			StatusExpiredTitle: expTitle, StatusExpiredBool: exp,
+			VINCode: r.VINCode, PlateNumber: r.PlateNumber, VehicleGUID: r.VehicleGUID, VehicleTypeCode: r.VehicleTypeCode,
+		})
+	}
+	return VehicleAnswer{Reports: l, Info: Info{ByVehicleTypeCode: types},
+		Filter: FilterBlock{Status: statusFilter(), DateRange: dateRanges()}, NextOffset: next}, nil
+}
+
+// SelectAnswer is the answer of the vehicle select.
+type SelectAnswer struct {
+	Reports    Lists[Item] `json:"reports"`
+	Info       Info        `json:"info"`
+	NextOffset *int        `json:"next_offset,omitempty"`
+}
+
+// Vehicle lists one vehicle's reports with info.this.
+func (s *Service) Vehicle(ctx context.Context, p auth.Principal, guid string, page Page) (SelectAnswer, error) {
+	v, err := s.store.vehicle(ctx, p.CompanyID, guid)
+	if err != nil {
+		return SelectAnswer{}, err
+	}
+	rf, err := s.resolve(ctx, p, Filter{}, page)
+	if err != nil {
+		return SelectAnswer{}, err
+	}
+	rf.VehicleID = v.ID
+	rows, err := s.store.list(ctx, p.CompanyID, rf)
+	if err != nil {
+		return SelectAnswer{}, err
+	}
+	rows, next := nextOffset(rows, rf)
+	types, _, err := s.store.types(ctx, p.CompanyID, v.ID)
+	if err != nil {
+		return SelectAnswer{}, err
+	}
+	this := &This{ContractNumber: v.ContractNumber, PlateNumber: v.PlateNumber, VINCode: v.VINCode,
+		ImagePath: s.publicURL + "/images/" + v.TypeCode + "/image.png"}
+	if v.ContractDateEnd != nil {
+		this.ContractDateEnd = FormatDateTime(*v.ContractDateEnd)
+	}
+	return SelectAnswer{Reports: s.items(rows), Info: Info{ByVehicleTypeCode: types, This: this}, NextOffset: next}, nil
+}
+
+// Overview fills the login answer's blocks: the newest reports, the types, the filter, and for the director the employees.
+func (s *Service) Overview(ctx context.Context, p auth.Principal) (auth.Dashboard, error) {
+	g, err := s.General(ctx, p, Filter{}, Page{Limit: DefaultLimit})
+	if err != nil {
+		return auth.Dashboard{}, err
+	}
+	d := auth.Dashboard{Reports: g.Reports, Info: g.Info, Filter: g.Filter}
+	if p.IsDirector() && s.employees != nil {
+		if d.Employees, err = s.employees.ListAny(ctx, p.CompanyID); err != nil {
+			return auth.Dashboard{}, err
+		}
+	}
+	return d, nil
+}

@@ -1,0 +1,33 @@
+// Package vehicles serves what the app and 1C need about vehicles themselves: the vehicle-type images and
+// vehicle QR codes. Its provider subpackage checks VINs and plates against outside registries.
+package vehicles
+
+import (
+	"context"
+	"time"
+
+	"github.com/forteleasing/inspections/internal/apperr"
+	"github.com/forteleasing/inspections/internal/database"
+)
+
+// Store holds every query of the vehicles feature.
+type Store struct{ db *database.DB }
+
+func NewStore(db *database.DB) *Store { return &Store{db: db} }
+
+// Image is a vehicle type's PNG.
+type Image struct {
+	PNG       []byte    `db:"image_png"`
+	ETag      string    `db:"image_etag"`
+	UpdatedAt time.Time `db:"updated_at"`
+}
+
+// TypeImage returns the PNG of a vehicle type; a type without an image is not found.
+func (s *Store) TypeImage(ctx context.Context, refKey string) (Image, error) {
+	var img Image
+	err := s.db.GetContext(ctx, &img, `SELECT image_png, image_etag, updated_at FROM vehicle_types WHERE ref_key = $1 AND image_png IS NOT NULL`, refKey)
+	if database.IsNoRows(err) || (err == nil && len(img.PNG) == 0) {
+		return Image{}, apperr.New(apperr.NotFound, "image_not_found", "no image for this vehicle type")
+	}
+	return img, err
+}
