@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jmoiron/sqlx"
+
 	"github.com/forteleasing/inspections/internal/apperr"
 	"github.com/forteleasing/inspections/internal/database"
 )
@@ -176,4 +178,80 @@ func (s *Store) vehicleBriefs(ctx context.Context, companyID int64, limit int) (
 		FROM vehicles v JOIN vehicle_types t ON t.id = v.vehicle_type_id
 		WHERE v.company_id = $1 ORDER BY t.ref_key, v.plate_number, v.guid LIMIT $2`, companyID, limit)
 	return rows, err
+}
+
+// uploadTarget is what an upload needs to know about its report before and while committing.
+type uploadTarget struct {
+	ID         int64 `db:"id"`
+	StatusCode int   `db:"status_code"`
+}
+
+// uploadTarget finds the company's report; another company's ref_key is not found.
+func (s *Store) uploadTarget(ctx context.Context, companyID int64, refKey string) (uploadTarget, error) {
+	var t uploadTarget
+	err := s.db.GetContext(ctx, &t, `SELECT id, status_code FROM reports WHERE company_id = $1 AND ref_key = $2`, companyID, refKey)
+	if database.IsNoRows(err) {
+		return t, errReportNotFound
+	}
+	return t, err
+}
+
+var errReportNotFound = apperr.New(apperr.NotFound, "report_not_found", "no such report")
+
+// uploadByKey finds an earlier upload by the same user with the same Idempotency-Key.
+func (s *Store) uploadByKey(ctx context.Context, uploaderID int64, key string) (bool, error) {
+	var id int64
+	err := s.db.GetContext(ctx, &id, `SELECT id FROM uploads WHERE uploader_id = $1 AND idempotency_key = $2`, uploaderID, key)
+	if database.IsNoRows(err) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+type uploadRow struct {
+	ReportID       int64     `db:"report_id"`
+	CompanyID      int64     `db:"company_id"`
+	UploaderID     int64     `db:"uploader_id"`
+	IdempotencyKey *string   `db:"idempotency_key"`
+	ObjectKey      string    `db:"object_key"`
+	Size           int64     `db:"size"`
+	SHA256         string    `db:"sha256"`
+	ContentType    string    `db:"content_type"`
+	Lat            float64   `db:"lat"`
+	Lng            float64   `db:"lng"`
+	TimeSent       time.Time `db:"time_sent"`
+	Odometer       *int64    `db:"odometer"`
+	CreatedAt      time.Time `db:"created_at"`
+}
+
+// commitUpload switches the report to "sent" and records the upload in one transaction. It fails with
+// a conflict when the report left status 1 or 4 meanwhile, e.g. because a concurrent upload won.
+func (s *Store) commitUpload(ctx context.Context, refKey string, u uploadRow) error {
+	return s.db.InTx(ctx, func(tx *sqlx.Tx) error {
+		err := tx.QueryRowxContext(ctx, `
+			UPDATE reports SET status_code = 2, updated_at = $3
+			WHERE company_id = $1 AND ref_key = $2 AND status_code IN (1, 4) RETURNING id`,
+			u.CompanyID, refKey, u.CreatedAt).Scan(&u.ReportID)
+		if database.IsNoRows(err) {
+			return errNotUploadable
+		}
+		if err != nil {
+			return err
+		}
+		_, err = tx.NamedExecContext(ctx, `
+			INSERT INTO uploads (report_id, company_id, uploader_id, idempotency_key, object_key, size, sha256, content_type,
+				lat, lng, time_sent, odometer, created_at)
+			VALUES (:report_id, :company_id, :uploader_id, :idempotency_key, :object_key, :size, :sha256, :content_type,
+				:lat, :lng, :time_sent, :odometer, :created_at)`, u)
+		return err
+	})
+}
+
+var errNotUploadable = apperr.New(apperr.Conflict, "report_not_awaiting_video", "this report does not wait for a video (only status 1 or 4 does)")
+
+// recordedObject reports whether an upload row points at key, for the orphan sweeper.
+func (s *Store) recordedObject(ctx context.Context, key string) (bool, error) {
+	var n int
+	err := s.db.GetContext(ctx, &n, `SELECT count(*) FROM uploads WHERE object_key = $1`, key)
+	return n > 0, err
 }

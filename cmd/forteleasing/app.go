@@ -16,6 +16,7 @@ import (
 	"github.com/forteleasing/inspections/internal/database"
 	"github.com/forteleasing/inspections/internal/httpx"
 	"github.com/forteleasing/inspections/internal/mail"
+	"github.com/forteleasing/inspections/media"
 	"github.com/forteleasing/inspections/onec"
 	"github.com/forteleasing/inspections/reports"
 	"github.com/forteleasing/inspections/vehicles"
@@ -29,12 +30,15 @@ const (
 
 // app is the whole service, opened and wired in one place.
 type app struct {
-	cfg  config.Config
-	log  *slog.Logger
-	db   *database.DB
-	http *fiber.App
-	auth *auth.Service
-	onec *onec.Service
+	cfg      config.Config
+	log      *slog.Logger
+	db       *database.DB
+	http     *fiber.App
+	auth     *auth.Service
+	onec     *onec.Service
+	media    media.Store
+	uploads  *reports.Uploads
+	authHTTP *auth.Handler
 }
 
 func open(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, error) {
@@ -65,16 +69,26 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, error
 	})
 	a.onec = onec.NewService(onec.NewStore(db), now)
 
-	a.http = httpx.NewApp(log, httpx.AppOptions{BodyLimit: int(cfg.UploadMaxBytes) + 1<<20, ProxyHeader: cfg.ProxyHeader})
+	store, err := media.Open(ctx, cfg.MediaURL, media.Options{PublicURL: cfg.PublicURL, SigningKey: cfg.MediaSigningKey()})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	a.media = store
+	a.uploads = reports.NewUploads(reports.NewStore(db), store, cfg.UploadMaxBytes, now, log)
+
+	a.http = httpx.NewApp(log, httpx.AppOptions{BodyLimit: int(cfg.UploadMaxBytes) + 1<<20, ProxyHeader: cfg.ProxyHeader, StreamRequestBody: true})
 	employeeStore := employees.NewStore(db, now)
 	reportsSvc := reports.NewService(reports.NewStore(db), employeeStore, cfg.PublicURL, now)
 	authHTTP := auth.NewHandler(a.auth, reportsSvc, cfg.OTP.Digits)
+	a.authHTTP = authHTTP
 
 	a.http.Use(bodyLimits())
 	onec.NewHandler(a.onec, cfg.OneCUser, cfg.OneCPassword).Routes(a.http)
 	authHTTP.Routes(a.http)
 	employees.NewHandler(employeeStore).Routes(a.http, authHTTP.RequireUser)
 	reports.NewHandler(reportsSvc).Routes(a.http, authHTTP.RequireUser)
+	reports.NewUploadHandler(a.uploads).Routes(a.http, authHTTP.RequireUser)
 	vehicles.NewHandler(vehicles.NewStore(db)).Routes(a.http)
 	return a, nil
 }
@@ -97,6 +111,13 @@ func bodyLimits() fiber.Handler {
 
 func (a *app) run(ctx context.Context) error {
 	go a.every(ctx, time.Hour, "purge OTP ledgers", a.auth.PurgeLedgers)
+	go a.every(ctx, 15*time.Minute, "sweep orphaned videos", func(ctx context.Context) error {
+		n, err := a.uploads.SweepOrphans(ctx, time.Hour)
+		if n > 0 {
+			a.log.Info("removed orphaned videos", "count", n)
+		}
+		return err
+	})
 
 	errc := make(chan error, 1)
 	go func() { errc <- a.http.Listen(a.cfg.Addr) }()

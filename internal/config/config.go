@@ -3,7 +3,9 @@
 package config
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -170,6 +172,13 @@ func (c *Config) EnsureJWTSecret() error {
 	}
 	c.JWTSecret, c.JWTSecretGenerated = []byte(key), true
 	return nil
+}
+
+// MediaSigningKey signs the disk store's download URLs; derived so one secret serves both uses.
+func (c *Config) MediaSigningKey() []byte {
+	m := hmac.New(sha256.New, c.JWTSecret)
+	m.Write([]byte("forteleasing/media-url"))
+	return m.Sum(nil)
 }
 
 // Validate refuses to run production on dev defaults and names each missing setting.

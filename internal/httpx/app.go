@@ -2,6 +2,7 @@ package httpx
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"runtime/debug"
 	"time"
@@ -16,6 +17,9 @@ type AppOptions struct {
 	// BodyLimit is the server-wide cap; routes apply tighter ones with LimitBody.
 	BodyLimit   int
 	ProxyHeader string
+	// StreamRequestBody hands large bodies to handlers as a stream instead of buffering them whole;
+	// the upload route reads it that way, every other route goes through LimitBody.
+	StreamRequestBody bool
 }
 
 // NewApp builds a Fiber app whose every error, panic, unknown route and wrong method answers with the envelope.
@@ -28,6 +32,7 @@ func NewApp(log *slog.Logger, o AppOptions) *fiber.App {
 		WriteTimeout:          time.Minute,
 		IdleTimeout:           2 * time.Minute,
 		ProxyHeader:           o.ProxyHeader,
+		StreamRequestBody:     o.StreamRequestBody,
 		DisableStartupMessage: true,
 	})
 	app.Use(requestid.New())
@@ -40,11 +45,26 @@ func NewApp(log *slog.Logger, o AppOptions) *fiber.App {
 	return app
 }
 
-// LimitBody refuses bodies over max bytes with 413, before a handler reads them.
+// LimitBody refuses bodies over max bytes with 413 before a handler reads them. A streamed body of
+// unknown length (chunked) is read through a limit, so it can never grow past max in memory.
 func LimitBody(max int) fiber.Handler {
+	tooLarge := fiber.NewError(fiber.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than %d bytes", max))
 	return func(c *fiber.Ctx) error {
-		if c.Request().Header.ContentLength() > max || len(c.Request().Body()) > max {
-			return fiber.NewError(fiber.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than %d bytes", max))
+		req := c.Request()
+		if req.Header.ContentLength() > max {
+			return tooLarge
+		}
+		if s := c.Context().RequestBodyStream(); s != nil {
+			b, err := io.ReadAll(io.LimitReader(s, int64(max)+1))
+			if err != nil {
+				return fiber.NewError(fiber.StatusBadRequest, "the request body could not be read")
+			}
+			if len(b) > max {
+				return tooLarge
+			}
+			req.SetBody(b)
+		} else if len(req.Body()) > max {
+			return tooLarge
 		}
 		return c.Next()
 	}

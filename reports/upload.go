@@ -1,0 +1,279 @@
+package reports
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/forteleasing/inspections/auth"
+	"github.com/forteleasing/inspections/internal/apperr"
+	"github.com/forteleasing/inspections/internal/database"
+	"github.com/forteleasing/inspections/media"
+)
+
+// videoPrefix is where uploaded videos live in the object store.
+const videoPrefix = "videos/"
+
+// Uploads stores inspection videos: the object first, then one transaction that records it and moves
+// the report to status 2; the object is removed again whenever that transaction does not happen.
+type Uploads struct {
+	store    *Store
+	media    media.Store
+	maxBytes int64
+	now      func() time.Time
+	log      *slog.Logger
+	// OnCommitted is told about each committed upload (the VIN check and 1C notifications hang here).
+	OnCommitted func(ctx context.Context, u Committed)
+}
+
+// Committed describes an upload that is now part of its report.
+type Committed struct {
+	CompanyID int64
+	RefKey    string
+	ObjectKey string
+}
+
+func NewUploads(store *Store, m media.Store, maxBytes int64, now func() time.Time, log *slog.Logger) *Uploads {
+	if now == nil {
+		now = time.Now
+	}
+	return &Uploads{store: store, media: m, maxBytes: maxBytes, now: now, log: log}
+}
+
+// MaxBytes is the largest video accepted.
+func (u *Uploads) MaxBytes() int64 { return u.maxBytes }
+
+// UploadMeta are the form fields of POST /reports/upload.
+type UploadMeta struct {
+	RefKey   string
+	TimeSent time.Time
+	Lat, Lng float64
+	Odometer *int64
+}
+
+// ParseMeta validates the form fields, naming every bad one.
+func ParseMeta(v map[string]string) (UploadMeta, error) {
+	var m UploadMeta
+	var fields apperr.FieldList
+	m.RefKey = strings.TrimSpace(v["ref_key"])
+	if m.RefKey == "" || len(m.RefKey) > 64 {
+		fields.Add("ref_key", "is required, at most 64 characters")
+	}
+	if s := strings.TrimSpace(v["time_sent"]); s == "" {
+		fields.Add("time_sent", "is required")
+	} else if t, err := time.ParseInLocation("2006-01-02 15:04:05", s, kz); err != nil {
+		fields.Add("time_sent", "must be yyyy-mm-dd hh:mm:ss")
+	} else {
+		m.TimeSent = t.UTC()
+	}
+	m.Lat = coordinate(v, "lat", 90, &fields)
+	m.Lng = coordinate(v, "long", 180, &fields)
+	if s := strings.TrimSpace(v["odometer"]); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < 0 || n > 10_000_000 {
+			fields.Add("odometer", "must be a whole number of kilometres from 0 to 10000000")
+		} else {
+			m.Odometer = &n
+		}
+	}
+	return m, fields.Err(apperr.Invalid, "some fields are missing or invalid")
+}
+
+func coordinate(v map[string]string, name string, limit float64, fields *apperr.FieldList) float64 {
+	s := strings.TrimSpace(v[name])
+	if s == "" {
+		fields.Add(name, "is required")
+		return 0
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(f) || f < -limit || f > limit {
+		fields.Add(name, "must be a number from %g to %g", -limit, limit)
+	}
+	return f
+}
+
+// ValidIdempotencyKey bounds what a client may send as Idempotency-Key.
+func ValidIdempotencyKey(k string) bool {
+	if len(k) == 0 || len(k) > 128 {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] < 0x21 || k[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// AlreadyStored reports whether this user already completed an upload with key.
+func (u *Uploads) AlreadyStored(ctx context.Context, p auth.Principal, key string) (bool, error) {
+	return u.store.uploadByKey(ctx, p.UserID, key)
+}
+
+// CheckTarget refuses early — before any video byte is stored — a report that is not the company's or
+// does not wait for a video.
+func (u *Uploads) CheckTarget(ctx context.Context, p auth.Principal, refKey string) error {
+	t, err := u.store.uploadTarget(ctx, p.CompanyID, refKey)
+	if err != nil {
+		return err
+	}
+	if t.StatusCode != StatusToSubmit && t.StatusCode != StatusRejected {
+		return errNotUploadable
+	}
+	return nil
+}
+
+// Stored is a video in the object store that no report refers to yet.
+type Stored struct {
+	Key    string
+	Size   int64
+	SHA256 string
+}
+
+var (
+	errTooLarge = errors.New("reports: video larger than the limit")
+	errNotMP4   = apperr.New(apperr.Invalid, "not_mp4", "the file is not an MP4 video (no ftyp box at its start)")
+	errEmpty    = apperr.New(apperr.Invalid, "empty_file", "the file is empty")
+)
+
+// StoreVideo streams r into the object store, checking the MP4 signature, the size limit (as bytes
+// arrive) and computing SHA-256 on the way. Nothing is left in the store when it fails.
+func (u *Uploads) StoreVideo(ctx context.Context, p auth.Principal, r io.Reader) (Stored, error) {
+	head := make([]byte, 12)
+	n, err := io.ReadFull(r, head)
+	switch {
+	case n == 0 && (err == io.EOF || err == io.ErrUnexpectedEOF):
+		return Stored{}, errEmpty
+	case err != nil && err != io.ErrUnexpectedEOF:
+		return Stored{}, apperr.Wrap(apperr.Invalid, err, "the upload was interrupted")
+	case !isMP4(head[:n]):
+		return Stored{}, errNotMP4
+	}
+	key := fmt.Sprintf("%s%d/%s.mp4", videoPrefix, p.CompanyID, randomID())
+	hash := sha256.New()
+	counted := &limitedReader{r: io.MultiReader(bytes.NewReader(head[:n]), r), max: u.maxBytes}
+	obj, err := u.media.Put(ctx, key, io.TeeReader(counted, hash), -1, "video/mp4")
+	if err != nil {
+		u.discard(key)
+		switch {
+		case errors.Is(err, errTooLarge):
+			return Stored{}, apperr.New(apperr.TooLarge, "file_too_large", "the video is larger than %d MiB", u.maxBytes>>20)
+		case media.IsUnavailable(err):
+			return Stored{}, apperr.Wrap(apperr.Unavailable, err, "the video store is unavailable; the report is unchanged, try again later")
+		case counted.readErr != nil:
+			return Stored{}, apperr.Wrap(apperr.Invalid, err, "the upload was interrupted")
+		default:
+			return Stored{}, fmt.Errorf("reports: store video: %w", err)
+		}
+	}
+	return Stored{Key: key, Size: obj.Size, SHA256: hex.EncodeToString(hash.Sum(nil))}, nil
+}
+
+// isMP4 checks the ISO-BMFF signature: a first box of type "ftyp" with a plausible size.
+func isMP4(head []byte) bool {
+	if len(head) < 12 || string(head[4:8]) != "ftyp" {
+		return false
+	}
+	size := uint32(head[0])<<24 | uint32(head[1])<<16 | uint32(head[2])<<8 | uint32(head[3])
+	return size >= 8 && size <= 4096
+}
+
+// Commit records a stored video against its report, or removes the video again.
+func (u *Uploads) Commit(ctx context.Context, p auth.Principal, m UploadMeta, s Stored, idempotencyKey string) error {
+	row := uploadRow{
+		CompanyID: p.CompanyID, UploaderID: p.UserID, ObjectKey: s.Key, Size: s.Size, SHA256: s.SHA256,
+		ContentType: "video/mp4", Lat: m.Lat, Lng: m.Lng, TimeSent: m.TimeSent, Odometer: m.Odometer,
+		CreatedAt: u.now().UTC(),
+	}
+	if idempotencyKey != "" {
+		row.IdempotencyKey = &idempotencyKey
+	}
+	err := u.store.commitUpload(ctx, m.RefKey, row)
+	if err == nil {
+		if u.OnCommitted != nil {
+			u.OnCommitted(ctx, Committed{CompanyID: p.CompanyID, RefKey: m.RefKey, ObjectKey: s.Key})
+		}
+		return nil
+	}
+	u.discard(s.Key)
+	switch {
+	case idempotencyKey != "" && database.IsUniqueViolation(err):
+		return nil // a concurrent retry with the same key committed first: same outcome for the client
+	case errors.Is(err, errNotUploadable):
+		if _, terr := u.store.uploadTarget(ctx, p.CompanyID, m.RefKey); errors.Is(terr, errReportNotFound) {
+			return errReportNotFound
+		}
+		return err
+	default:
+		return apperr.Wrap(apperr.Unavailable, err, "the upload could not be recorded; the report is unchanged, try again later")
+	}
+}
+
+// Discard removes a stored video that will not be committed.
+func (u *Uploads) Discard(s Stored) { u.discard(s.Key) }
+
+func (u *Uploads) discard(key string) {
+	// Detached from the request: a client that hung up must not leave the object behind.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := u.media.Delete(ctx, key); err != nil {
+		u.log.Warn("could not remove an uncommitted video; the sweeper will", "key", key, "err", err)
+	}
+}
+
+// SweepOrphans deletes videos older than minAge that no upload row refers to: they are what a crash
+// between storing and committing leaves behind.
+func (u *Uploads) SweepOrphans(ctx context.Context, minAge time.Duration) (int, error) {
+	cutoff := u.now().Add(-minAge)
+	removed := 0
+	err := u.media.List(ctx, videoPrefix, func(o media.Object) error {
+		if o.ModTime.After(cutoff) {
+			return nil
+		}
+		recorded, err := u.store.recordedObject(ctx, o.Key)
+		if err != nil || recorded {
+			return err
+		}
+		if err := u.media.Delete(ctx, o.Key); err != nil {
+			return err
+		}
+		removed++
+		return nil
+	})
+	return removed, err
+}
+
+// limitedReader fails with errTooLarge as soon as more than max bytes have passed.
+type limitedReader struct {
+	r       io.Reader
+	max, n  int64
+	readErr error
+}
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	l.n += int64(n)
+	if l.n > l.max {
+		return n, errTooLarge
+	}
+	if err != nil && err != io.EOF {
+		l.readErr = err
+	}
+	return n, err
+}
+
+func randomID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

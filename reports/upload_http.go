@@ -1,0 +1,140 @@
+package reports
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"mime"
+	"mime/multipart"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/utils"
+
+	"github.com/forteleasing/inspections/auth"
+	"github.com/forteleasing/inspections/internal/apperr"
+	"github.com/forteleasing/inspections/internal/httpx"
+)
+
+// Limits on the non-file parts of an upload.
+const (
+	maxUploadFields = 16
+	maxFieldBytes   = 1024
+	formOverhead    = 64 << 10
+)
+
+// UploadHandler serves POST /reports/upload, reading the multipart body as a stream.
+type UploadHandler struct{ uploads *Uploads }
+
+func NewUploadHandler(u *Uploads) *UploadHandler { return &UploadHandler{uploads: u} }
+
+func (h *UploadHandler) Routes(r fiber.Router, requireUser fiber.Handler) {
+	r.Post("/reports/upload", requireUser, h.upload)
+}
+
+func (h *UploadHandler) upload(c *fiber.Ctx) error {
+	ctx, p := c.UserContext(), auth.CurrentPrincipal(c)
+	idemKey := utils.CopyString(c.Get("Idempotency-Key"))
+	if idemKey != "" {
+		if !ValidIdempotencyKey(idemKey) {
+			return apperr.New(apperr.Invalid, "invalid_idempotency_key", "Idempotency-Key must be 1 to 128 visible ASCII characters")
+		}
+		done, err := h.uploads.AlreadyStored(ctx, p, idemKey)
+		if err != nil {
+			return err
+		}
+		if done {
+			return saved(c)
+		}
+	}
+	limit := h.uploads.MaxBytes() + formOverhead
+	if cl := c.Request().Header.ContentLength(); cl > 0 && int64(cl) > limit {
+		return apperr.New(apperr.TooLarge, "file_too_large", "the video is larger than %d MiB", h.uploads.MaxBytes()>>20)
+	}
+	mediaType, params, err := mime.ParseMediaType(c.Get(fiber.HeaderContentType))
+	if err != nil || mediaType != fiber.MIMEMultipartForm || params["boundary"] == "" {
+		return apperr.New(apperr.Invalid, "multipart_required", "send multipart/form-data with the fields file, ref_key, time_sent, lat, long")
+	}
+
+	var body io.Reader = bytes.NewReader(c.Body())
+	if s := c.Context().RequestBodyStream(); s != nil {
+		body = s // streaming is on: the body was not buffered, read it as it arrives
+	}
+	total := &limitedReader{r: body, max: limit}
+	mr := multipart.NewReader(total, params["boundary"])
+	vals := map[string]string{}
+	var stored *Stored
+	fail := func(err error) error {
+		if stored != nil {
+			h.uploads.Discard(*stored)
+		}
+		if errors.Is(err, errTooLarge) {
+			return apperr.New(apperr.TooLarge, "file_too_large", "the request is larger than %d MiB", limit>>20)
+		}
+		return err
+	}
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fail(malformed(err))
+		}
+		name := part.FormName()
+		if name == "file" {
+			if stored != nil {
+				return fail(apperr.New(apperr.Invalid, "duplicate_file", "send one file per upload"))
+			}
+			if ref := vals["ref_key"]; ref != "" {
+				if err := h.uploads.CheckTarget(ctx, p, ref); err != nil {
+					return fail(err)
+				}
+			}
+			s, err := h.uploads.StoreVideo(ctx, p, part)
+			if err != nil {
+				return fail(err)
+			}
+			stored = &s
+			continue
+		}
+		if len(vals) >= maxUploadFields {
+			return fail(apperr.New(apperr.Invalid, "too_many_fields", "at most %d form fields", maxUploadFields))
+		}
+		b, err := io.ReadAll(io.LimitReader(part, maxFieldBytes+1))
+		if err != nil {
+			return fail(malformed(err))
+		}
+		if len(b) > maxFieldBytes {
+			return fail(apperr.New(apperr.Invalid, "field_too_long", "form field %q is longer than %d bytes", name, maxFieldBytes))
+		}
+		vals[name] = string(b)
+	}
+	meta, err := ParseMeta(vals)
+	if stored == nil {
+		var fields apperr.FieldList
+		fields.Add("file", "is required (an MP4 video)")
+		var ae *apperr.Error
+		if errors.As(err, &ae) {
+			fields = append(fields, ae.Fields...)
+		}
+		return fields.Err(apperr.Invalid, "some fields are missing or invalid")
+	}
+	if err != nil {
+		return fail(err)
+	}
+	if err := h.uploads.Commit(ctx, p, meta, *stored, idemKey); err != nil {
+		return err // Commit removed the video itself
+	}
+	return saved(c)
+}
+
+func malformed(err error) error {
+	if errors.Is(err, errTooLarge) {
+		return err
+	}
+	return apperr.Wrap(apperr.Invalid, err, "the multipart body is malformed or was cut off")
+}
+
+func saved(c *fiber.Ctx) error {
+	return httpx.Respond(c, fiber.StatusCreated, "Report has been successfully saved.", nil)
+}
