@@ -1,0 +1,284 @@
+package media
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/minio/minio-go/v7/pkg/s3utils"
+)
+
+// S3 keeps objects in one MinIO/S3 bucket.
+//
+// Memory: the body given to Put is wrapped (see body), so minio-go never sees an io.ReaderAt and
+// takes its sequential path: a body of up to s3PartSize bytes is streamed in a single PUT, and a
+// larger or unknown-size body is read into one s3PartSize buffer at a time and sent as multipart.
+// So each Put in flight holds at most s3PartSize (8 MiB) of the body.
+type S3 struct {
+	client  *minio.Client
+	bucket  string
+	region  string
+	display string
+	now     func() time.Time
+
+	mu    sync.Mutex
+	ready atomic.Bool // the bucket is known to exist
+}
+
+const (
+	s3PartSize = 8 << 20
+	// Few retries, so that a store that is down is reported quickly instead of after
+	// minio-go's default of 10 attempts. Only bodiless or seekable requests are retried.
+	s3MaxRetries = 3
+)
+
+func openS3(ctx context.Context, u *url.URL, now func() time.Time) (*S3, error) {
+	access := u.User.Username()
+	secret, _ := u.User.Password()
+	if access == "" || secret == "" {
+		return nil, errors.New("media: s3 URL needs KEY:SECRET@")
+	}
+	if u.Host == "" {
+		return nil, errors.New("media: s3 URL needs HOST:PORT")
+	}
+	bucket := strings.Trim(u.Path, "/")
+	if err := s3utils.CheckValidBucketNameStrict(bucket); err != nil || strings.Contains(bucket, "/") {
+		return nil, fmt.Errorf("media: s3 URL needs a valid /BUCKET, got %q", bucket)
+	}
+	q := u.Query()
+	secure := true
+	if v := q.Get("secure"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return nil, fmt.Errorf("media: s3 URL: secure=%q is not a boolean", v)
+		}
+		secure = b
+	}
+	region := q.Get("region")
+	client, err := minio.New(u.Host, &minio.Options{
+		Creds:      credentials.NewStaticV4(access, secret, ""),
+		Secure:     secure,
+		Region:     region,
+		MaxRetries: s3MaxRetries,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("media: s3 client for %s: %w", u.Host, err)
+	}
+	s := &S3{client: client, bucket: bucket, region: region, display: u.Redacted(), now: now}
+	// A store that is down must not keep the service from starting: /readyz reports it
+	// and the bucket is created on first use.
+	if err := s.ensureBucket(ctx); err != nil && !IsUnavailable(err) {
+		return nil, err
+	}
+	return s, nil
+}
+
+// String shows the store URL with the secret redacted.
+func (s *S3) String() string   { return s.display }
+func (s *S3) GoString() string { return s.display }
+
+// ensureBucket creates the bucket once. Another instance may create it at the same moment:
+// "already owned by you" and "already exists" then mean it is there.
+func (s *S3) ensureBucket(ctx context.Context) error {
+	if s.ready.Load() {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ready.Load() {
+		return nil
+	}
+	exists, err := s.client.BucketExists(ctx, s.bucket)
+	if err != nil {
+		return s.fail("check bucket", s.bucket, err)
+	}
+	if !exists {
+		err := s.client.MakeBucket(ctx, s.bucket, minio.MakeBucketOptions{Region: s.region})
+		switch minio.ToErrorResponse(err).Code {
+		case minio.BucketAlreadyOwnedByYou:
+		case minio.BucketAlreadyExists:
+			// On AWS this may be someone else's bucket: only trust it if we can see it.
+			if ok, err := s.client.BucketExists(ctx, s.bucket); err != nil || !ok {
+				return fmt.Errorf("media: bucket %q exists but is not accessible: %w", s.bucket, err)
+			}
+		default:
+			if err != nil {
+				return s.fail("create bucket", s.bucket, err)
+			}
+		}
+	}
+	s.ready.Store(true)
+	return nil
+}
+
+// fail maps minio-go errors to the package's sentinels.
+func (s *S3) fail(op, key string, err error) error {
+	switch {
+	case minio.ToErrorResponse(err).Code == minio.NoSuchKey:
+		return fmt.Errorf("media: %s %q: %w", op, key, ErrNotFound)
+	case unavailable(err):
+		return fmt.Errorf("media: %s %q: %w: %w", op, key, ErrUnavailable, err)
+	}
+	return fmt.Errorf("media: %s %q: %w", op, key, err)
+}
+
+// unavailable is true for failures of the store rather than of the request:
+// network errors, timeouts and 5xx answers.
+func unavailable(err error) bool {
+	if errors.Is(err, context.Canceled) {
+		return false
+	}
+	if minio.IsNetworkOrHostDown(err, false) {
+		return true
+	}
+	return minio.ToErrorResponse(err).StatusCode >= 500
+}
+
+func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) (Object, error) {
+	if err := checkKey(key); err != nil {
+		return Object{}, err
+	}
+	if contentType == "" {
+		contentType = defaultContentType
+	}
+	if err := s.ensureBucket(ctx); err != nil {
+		return Object{}, err
+	}
+	// A failed single PUT stores nothing; a failed multipart upload is aborted by minio-go
+	// (with a context of its own, so a cancelled request still cleans up).
+	b := newBody(ctx, r, size)
+	if size == 0 {
+		// minio-go sends an empty PUT without reading the body, so check now that it is empty.
+		if _, err := b.Read(make([]byte, 1)); err != io.EOF {
+			return Object{}, fmt.Errorf("media: put %q: %w", key, err)
+		}
+	}
+	info, err := s.client.PutObject(ctx, s.bucket, key, b, size, minio.PutObjectOptions{
+		ContentType: contentType,
+		PartSize:    s3PartSize,
+		NumThreads:  1,
+	})
+	if err != nil {
+		if b.err != nil {
+			return Object{}, fmt.Errorf("media: put %q: %w", key, b.err)
+		}
+		return Object{}, s.fail("put", key, err)
+	}
+	modTime := info.LastModified
+	if modTime.IsZero() {
+		modTime = s.now()
+	}
+	return Object{Key: key, Size: info.Size, ContentType: contentType, ModTime: modTime}, nil
+}
+
+func (s *S3) Stat(ctx context.Context, key string) (Object, error) {
+	if err := checkKey(key); err != nil {
+		return Object{}, err
+	}
+	if err := s.ensureBucket(ctx); err != nil {
+		return Object{}, err
+	}
+	info, err := s.client.StatObject(ctx, s.bucket, key, minio.StatObjectOptions{})
+	if err != nil {
+		return Object{}, s.fail("stat", key, err)
+	}
+	return s3Object(info), nil
+}
+
+// Open's reader reads through ctx: cancelling ctx stops the download.
+func (s *S3) Open(ctx context.Context, key string) (io.ReadCloser, Object, error) {
+	if err := checkKey(key); err != nil {
+		return nil, Object{}, err
+	}
+	if err := s.ensureBucket(ctx); err != nil {
+		return nil, Object{}, err
+	}
+	obj, err := s.client.GetObject(ctx, s.bucket, key, minio.GetObjectOptions{})
+	if err != nil {
+		return nil, Object{}, s.fail("open", key, err)
+	}
+	info, err := obj.Stat()
+	if err != nil {
+		_ = obj.Close()
+		return nil, Object{}, s.fail("open", key, err)
+	}
+	return obj, s3Object(info), nil
+}
+
+func s3Object(info minio.ObjectInfo) Object {
+	return Object{Key: info.Key, Size: info.Size, ContentType: info.ContentType, ModTime: info.LastModified}
+}
+
+func (s *S3) Delete(ctx context.Context, key string) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	if err := s.ensureBucket(ctx); err != nil {
+		return err
+	}
+	if err := s.client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{}); err != nil {
+		return s.fail("delete", key, err)
+	}
+	return nil
+}
+
+func (s *S3) List(ctx context.Context, prefix string, fn func(Object) error) error {
+	if err := checkPrefix(prefix); err != nil {
+		return err
+	}
+	if err := s.ensureBucket(ctx); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for info := range s.client.ListObjectsIter(ctx, s.bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+		if info.Err != nil {
+			return s.fail("list", prefix, info.Err)
+		}
+		if err := fn(Object{Key: info.Key, Size: info.Size, ModTime: info.LastModified}); err != nil {
+			return fmt.Errorf("media: list %q: %w", prefix, err)
+		}
+	}
+	return nil
+}
+
+// URL presigns a GET. The URL points at the host of the store URL, which must be reachable by
+// whoever downloads (1C).
+func (s *S3) URL(ctx context.Context, key string, ttl time.Duration) (string, error) {
+	if err := checkKey(key); err != nil {
+		return "", err
+	}
+	if ttl <= 0 {
+		return "", fmt.Errorf("media: URL ttl must be positive, got %s", ttl)
+	}
+	if err := s.ensureBucket(ctx); err != nil {
+		return "", err
+	}
+	u, err := s.client.PresignedGetObject(ctx, s.bucket, key, ttl, nil)
+	if err != nil {
+		return "", s.fail("presign", key, err)
+	}
+	return u.String(), nil
+}
+
+// Ping also recreates the bucket if it disappeared. Every error it returns is ErrUnavailable.
+func (s *S3) Ping(ctx context.Context) error {
+	exists, err := s.client.BucketExists(ctx, s.bucket)
+	if err == nil && !exists {
+		s.ready.Store(false)
+		err = s.ensureBucket(ctx)
+	}
+	if err != nil && !IsUnavailable(err) {
+		return fmt.Errorf("media: ping bucket %q: %w: %w", s.bucket, ErrUnavailable, err)
+	}
+	return err
+}
