@@ -110,7 +110,7 @@ func newEnv(t *testing.T, db *database.DB, tune ...func(*config.OTPConfig)) *env
 	e.app.Get("/me", h.RequireUser, func(c *fiber.Ctx) error {
 		return httpx.OK(c, fiber.Map{"user_id": auth.CurrentPrincipal(c).UserID})
 	})
-	if err := onec.NewService(onec.NewStore(db), e.clock.Now).LoadDemo(context.Background()); err != nil {
+	if err := onec.NewService(onec.NewStore(db), onec.Options{Now: e.clock.Now}).LoadDemo(context.Background()); err != nil {
 		t.Fatalf("load demo companies: %v", err)
 	}
 	return e

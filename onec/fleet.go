@@ -210,7 +210,11 @@ func (s *Service) UpsertReports(ctx context.Context, items []Report) (Result, []
 	if err := validateReports(items); err != nil {
 		return Result{}, nil, err
 	}
-	return s.store.upsertReports(ctx, items, s.now())
+	res, tasks, err := s.store.upsertReports(ctx, items, s.now())
+	if err == nil && len(tasks) > 0 && s.notify != nil {
+		s.notify.NewTasks(ctx, tasks)
+	}
+	return res, tasks, err
 }
 
 // NewTask is a report that appeared with status 1: the app's users should be told.

@@ -7,9 +7,11 @@ import (
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/utils"
 
 	"github.com/forteleasing/inspections/internal/apperr"
 	"github.com/forteleasing/inspections/internal/httpx"
+	"github.com/forteleasing/inspections/reports"
 )
 
 // Handler serves /1c/*.
@@ -24,15 +26,17 @@ func NewHandler(svc *Service, user, password string) *Handler {
 
 // Routes registers the 1C endpoints under r, all behind HTTP Basic.
 func (h *Handler) Routes(r fiber.Router) {
-	g := r.Group("/1c", h.requireOneC)
-	g.Put("/companies", h.putCompanies)
-	g.Put("/vehicle-types", h.putVehicleTypes)
-	g.Put("/vehicles", h.putVehicles)
-	g.Put("/reports", h.putReports)
+	r.Put("/1c/companies", h.RequireOneC, h.putCompanies)
+	r.Put("/1c/vehicle-types", h.RequireOneC, h.putVehicleTypes)
+	r.Put("/1c/vehicles", h.RequireOneC, h.putVehicles)
+	r.Put("/1c/reports", h.RequireOneC, h.putReports)
+	r.Get("/1c/reports", h.RequireOneC, h.feed)
+	r.Post("/1c/reports/:ref_key/decision", h.RequireOneC, h.decide)
 }
 
-// requireOneC compares hashes of the credentials in constant time, so neither their content nor their length leaks.
-func (h *Handler) requireOneC(c *fiber.Ctx) error {
+// RequireOneC admits 1C's HTTP Basic credentials. It compares hashes of the credentials in constant
+// time, so neither their content nor their length leaks.
+func (h *Handler) RequireOneC(c *fiber.Ctx) error {
 	user, pass, ok := basicCredentials(c.Get(fiber.HeaderAuthorization))
 	u, p := sha256.Sum256([]byte(user)), sha256.Sum256([]byte(pass))
 	userOK := subtle.ConstantTimeCompare(u[:], h.userSum[:])
@@ -102,4 +106,38 @@ func (h *Handler) putReports(c *fiber.Ctx) error {
 		return err
 	}
 	return httpx.OK(c, res)
+}
+
+func (h *Handler) feed(c *fiber.Ctx) error {
+	q, err := ParseFeedQuery(c.Query("status"), c.Query("after"), c.Query("limit"))
+	if err != nil {
+		return err
+	}
+	page, err := h.svc.Feed(c.UserContext(), q)
+	if err != nil {
+		return err
+	}
+	return httpx.OK(c, page)
+}
+
+func (h *Handler) decide(c *fiber.Ctx) error {
+	v, err := httpx.BodyValues(c)
+	if err != nil {
+		return err
+	}
+	var fields apperr.FieldList
+	status := v.Int("status_code", &fields)
+	if err := fields.Err(apperr.Invalid, "bad decision"); err != nil {
+		return err
+	}
+	d, err := ParseDecision(utils.CopyString(c.Params("ref_key")), status, v["reject_reason"])
+	if err != nil {
+		return err
+	}
+	res, err := h.svc.Decide(c.UserContext(), d)
+	if err != nil {
+		return err
+	}
+	return httpx.OK(c, fiber.Map{"ref_key": res.RefKey, "status_code": res.StatusCode,
+		"status_title": reports.StatusTitle(res.StatusCode), "reject_reason": res.RejectReason})
 }

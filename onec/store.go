@@ -184,10 +184,11 @@ func (s *Store) upsertReports(ctx context.Context, items []Report, now time.Time
 				return err
 			}
 			var old struct {
-				DataVersion string `db:"data_version"`
-				StatusCode  int    `db:"status_code"`
+				DataVersion  string `db:"data_version"`
+				StatusCode   int    `db:"status_code"`
+				RejectReason string `db:"reject_reason"`
 			}
-			err = tx.GetContext(ctx, &old, `SELECT data_version, status_code FROM reports WHERE ref_key = $1`, r.RefKey)
+			err = tx.GetContext(ctx, &old, `SELECT data_version, status_code, reject_reason FROM reports WHERE ref_key = $1`, r.RefKey)
 			found := err == nil
 			if err != nil && !database.IsNoRows(err) {
 				return err
@@ -202,17 +203,30 @@ func (s *Store) upsertReports(ctx context.Context, items []Report, now time.Time
 			if found && old.StatusCode == reports.StatusSent && status == reports.StatusToSubmit {
 				status = reports.StatusSent
 			}
-			if _, err := tx.ExecContext(ctx, `
+			seq, err := database.NextChange(ctx, tx)
+			if err != nil {
+				return err
+			}
+			reason := strings.TrimSpace(r.RejectReason)
+			var reportID int64
+			if err := tx.QueryRowxContext(ctx, `
 				INSERT INTO reports (ref_key, company_id, vehicle_id, report_number, contract_number, date_start, date_finish,
-					status_code, reject_reason, data_version, created_at, updated_at)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)
+					status_code, reject_reason, data_version, created_at, updated_at, change_seq)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12)
 				ON CONFLICT (ref_key) DO UPDATE SET company_id = excluded.company_id, vehicle_id = excluded.vehicle_id,
 					report_number = excluded.report_number, contract_number = excluded.contract_number,
 					date_start = excluded.date_start, date_finish = excluded.date_finish, status_code = excluded.status_code,
-					reject_reason = excluded.reject_reason, data_version = excluded.data_version, updated_at = excluded.updated_at`,
+					reject_reason = excluded.reject_reason, data_version = excluded.data_version, updated_at = excluded.updated_at,
+					change_seq = excluded.change_seq
+				RETURNING id`,
 				r.RefKey, vehicle.CompanyID, vehicle.ID, r.ReportNumber, r.ContractNumber, r.start, r.finish,
-				status, strings.TrimSpace(r.RejectReason), string(r.DataVersion), now); err != nil {
+				status, reason, string(r.DataVersion), now, seq).Scan(&reportID); err != nil {
 				return err
+			}
+			if !found || old.StatusCode != status || old.RejectReason != reason {
+				if err := database.RecordEvent(ctx, tx, reportID, status, reason, "1c", now); err != nil {
+					return err
+				}
 			}
 			if !found && status == reports.StatusToSubmit {
 				tasks = append(tasks, NewTask{CompanyID: vehicle.CompanyID, RefKey: r.RefKey, ReportNumber: r.ReportNumber})
@@ -222,4 +236,136 @@ func (s *Store) upsertReports(ctx context.Context, items []Report, now time.Time
 		return fields.Err(apperr.Unprocessable, "some items refer to unknown vehicles; nothing was written")
 	})
 	return res, tasks, err
+}
+
+type feedRow struct {
+	ID             int64     `db:"id"`
+	RefKey         string    `db:"ref_key"`
+	ReportNumber   string    `db:"report_number"`
+	ContractNumber string    `db:"contract_number"`
+	DateStart      time.Time `db:"date_start"`
+	DateFinish     time.Time `db:"date_finish"`
+	StatusCode     int       `db:"status_code"`
+	RejectReason   string    `db:"reject_reason"`
+	ChangeSeq      int64     `db:"change_seq"`
+	UpdatedAt      time.Time `db:"updated_at"`
+	BIIN           string    `db:"biin"`
+	VehicleGUID    string    `db:"vehicle_guid"`
+	VINCode        string    `db:"vin_code"`
+	PlateNumber    string    `db:"plate_number"`
+}
+
+func (s *Store) feed(ctx context.Context, q FeedQuery) ([]feedRow, error) {
+	where, args := `r.change_seq > $1`, []any{q.After, q.Limit}
+	if q.Status != 0 {
+		where += ` AND r.status_code = $3`
+		args = append(args, q.Status)
+	}
+	rows := []feedRow{}
+	err := s.db.SelectContext(ctx, &rows, `
+		SELECT r.id, r.ref_key, r.report_number, r.contract_number, r.date_start, r.date_finish, r.status_code,
+			r.reject_reason, r.change_seq, r.updated_at, c.biin, v.guid AS vehicle_guid, v.vin_code, v.plate_number
+		FROM reports r JOIN companies c ON c.id = r.company_id JOIN vehicles v ON v.id = r.vehicle_id
+		WHERE `+where+` ORDER BY r.change_seq LIMIT $2`, args...)
+	return rows, err
+}
+
+type feedUploadRow struct {
+	ReportID   int64     `db:"report_id"`
+	ObjectKey  string    `db:"object_key"`
+	Size       int64     `db:"size"`
+	SHA256     string    `db:"sha256"`
+	Lat        float64   `db:"lat"`
+	Lng        float64   `db:"lng"`
+	TimeSent   time.Time `db:"time_sent"`
+	Odometer   *int64    `db:"odometer"`
+	CreatedAt  time.Time `db:"created_at"`
+	UploaderID int64     `db:"uploader_id"`
+	FirstName  string    `db:"first_name"`
+	Mobile     string    `db:"mobile"`
+}
+
+// latestUploads returns each report's newest upload.
+func (s *Store) latestUploads(ctx context.Context, reportIDs []int64) (map[int64]feedUploadRow, error) {
+	out := map[int64]feedUploadRow{}
+	if len(reportIDs) == 0 {
+		return out, nil
+	}
+	q, args, err := sqlx.In(`
+		SELECT u.report_id, u.object_key, u.size, u.sha256, u.lat, u.lng, u.time_sent, u.odometer, u.created_at,
+			u.uploader_id, us.first_name, us.mobile
+		FROM uploads u JOIN users us ON us.id = u.uploader_id
+		WHERE u.report_id IN (?) ORDER BY u.id`, reportIDs)
+	if err != nil {
+		return nil, err
+	}
+	var rows []feedUploadRow
+	if err := s.db.SelectContext(ctx, &rows, s.db.Rebind(q), args...); err != nil {
+		return nil, err
+	}
+	for _, r := range rows {
+		out[r.ReportID] = r // ordered by id: the last one wins
+	}
+	return out, nil
+}
+
+type eventRow struct {
+	ReportID     int64     `db:"report_id"`
+	StatusCode   int       `db:"status_code"`
+	RejectReason string    `db:"reject_reason"`
+	Actor        string    `db:"actor"`
+	CreatedAt    time.Time `db:"created_at"`
+}
+
+func (s *Store) history(ctx context.Context, reportIDs []int64) (map[int64][]eventRow, error) {
+	out := map[int64][]eventRow{}
+	if len(reportIDs) == 0 {
+		return out, nil
+	}
+	q, args, err := sqlx.In(`SELECT report_id, status_code, reject_reason, actor, created_at FROM report_events
+		WHERE report_id IN (?) ORDER BY id`, reportIDs)
+	if err != nil {
+		return nil, err
+	}
+	var rows []eventRow
+	if err := s.db.SelectContext(ctx, &rows, s.db.Rebind(q), args...); err != nil {
+		return nil, err
+	}
+	for _, r := range rows {
+		out[r.ReportID] = append(out[r.ReportID], r)
+	}
+	return out, nil
+}
+
+// decide moves a report from status 2 to 1C's verdict, with its history entry, in one transaction.
+func (s *Store) decide(ctx context.Context, d Decision, now time.Time) (Decided, error) {
+	res := Decided{Decision: d}
+	err := s.db.InTx(ctx, func(tx *sqlx.Tx) error {
+		seq, err := database.NextChange(ctx, tx)
+		if err != nil {
+			return err
+		}
+		var id int64
+		err = tx.QueryRowxContext(ctx, `
+			UPDATE reports SET status_code = $2, reject_reason = $3, change_seq = $4, updated_at = $5
+			WHERE ref_key = $1 AND status_code = 2 RETURNING id, company_id, report_number`,
+			d.RefKey, d.StatusCode, d.RejectReason, seq, now).Scan(&id, &res.CompanyID, &res.ReportNumber)
+		if database.IsNoRows(err) {
+			var status int
+			if err := tx.GetContext(ctx, &status, `SELECT status_code FROM reports WHERE ref_key = $1`, d.RefKey); database.IsNoRows(err) {
+				return apperr.New(apperr.NotFound, "report_not_found", "no such report")
+			} else if err != nil {
+				return err
+			}
+			return apperr.New(apperr.Conflict, "report_not_submitted", "only a report in status 2 (sent) can be decided; this one is in status %d", status)
+		}
+		if err != nil {
+			return err
+		}
+		if err := tx.GetContext(ctx, &res.UploaderID, `SELECT uploader_id FROM uploads WHERE report_id = $1 ORDER BY id DESC LIMIT 1`, id); err != nil && !database.IsNoRows(err) {
+			return err
+		}
+		return database.RecordEvent(ctx, tx, id, d.StatusCode, d.RejectReason, "1c", now)
+	})
+	return res, err
 }

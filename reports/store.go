@@ -228,10 +228,14 @@ type uploadRow struct {
 // a conflict when the report left status 1 or 4 meanwhile, e.g. because a concurrent upload won.
 func (s *Store) commitUpload(ctx context.Context, refKey string, u uploadRow) error {
 	return s.db.InTx(ctx, func(tx *sqlx.Tx) error {
-		err := tx.QueryRowxContext(ctx, `
-			UPDATE reports SET status_code = 2, updated_at = $3
+		seq, err := database.NextChange(ctx, tx)
+		if err != nil {
+			return err
+		}
+		err = tx.QueryRowxContext(ctx, `
+			UPDATE reports SET status_code = 2, reject_reason = '', updated_at = $3, change_seq = $4
 			WHERE company_id = $1 AND ref_key = $2 AND status_code IN (1, 4) RETURNING id`,
-			u.CompanyID, refKey, u.CreatedAt).Scan(&u.ReportID)
+			u.CompanyID, refKey, u.CreatedAt, seq).Scan(&u.ReportID)
 		if database.IsNoRows(err) {
 			return errNotUploadable
 		}
@@ -243,7 +247,10 @@ func (s *Store) commitUpload(ctx context.Context, refKey string, u uploadRow) er
 				lat, lng, time_sent, odometer, created_at)
 			VALUES (:report_id, :company_id, :uploader_id, :idempotency_key, :object_key, :size, :sha256, :content_type,
 				:lat, :lng, :time_sent, :odometer, :created_at)`, u)
-		return err
+		if err != nil {
+			return err
+		}
+		return database.RecordEvent(ctx, tx, u.ReportID, StatusSent, "", fmt.Sprintf("user:%d", u.UploaderID), u.CreatedAt)
 	})
 }
 

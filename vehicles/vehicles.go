@@ -31,3 +31,10 @@ func (s *Store) TypeImage(ctx context.Context, refKey string) (Image, error) {
 	}
 	return img, err
 }
+
+// Exists reports whether any company has a vehicle with guid (1C sees every company).
+func (s *Store) Exists(ctx context.Context, guid string) (bool, error) {
+	var n int
+	err := s.db.GetContext(ctx, &n, `SELECT count(*) FROM vehicles WHERE guid = $1`, guid)
+	return n > 0, err
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/forteleasing/inspections/internal/database"
 	"github.com/forteleasing/inspections/internal/httpx"
 	"github.com/forteleasing/inspections/internal/mail"
+	"github.com/forteleasing/inspections/internal/push"
 	"github.com/forteleasing/inspections/media"
 	"github.com/forteleasing/inspections/onec"
 	"github.com/forteleasing/inspections/reports"
@@ -39,6 +40,16 @@ type app struct {
 	media    media.Store
 	uploads  *reports.Uploads
 	authHTTP *auth.Handler
+	push     *push.Dispatcher
+}
+
+// pushSender sends through FCM when credentials are configured, and only logs otherwise.
+func pushSender(ctx context.Context, cfg config.Config, log *slog.Logger) (push.Sender, error) {
+	if cfg.FCMCredentials == "" {
+		log.Info("FL_FCM_CREDENTIALS is not set: push notifications are logged, not sent")
+		return push.NewLog(log), nil
+	}
+	return push.NewFCM(ctx, cfg.FCMCredentials, push.FCMOptions{})
 }
 
 func open(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, error) {
@@ -64,11 +75,10 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, error
 	a := &app{cfg: cfg, log: log, db: db}
 	now := time.Now
 	tokens := auth.NewTokens(cfg.JWTSecret, cfg.JWTIssuer, cfg.AccessTTL, cfg.RefreshTTL, now)
-	a.auth = auth.NewService(auth.NewStore(db), tokens, mailer, auth.Options{
+	authStore := auth.NewStore(db)
+	a.auth = auth.NewService(authStore, tokens, mailer, auth.Options{
 		OTP: cfg.OTP, RefreshReuseGrace: cfg.RefreshReuseGrace, Now: now, Logger: log,
 	})
-	a.onec = onec.NewService(onec.NewStore(db), now)
-
 	store, err := media.Open(ctx, cfg.MediaURL, media.Options{PublicURL: cfg.PublicURL, SigningKey: cfg.MediaSigningKey()})
 	if err != nil {
 		db.Close()
@@ -77,6 +87,23 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, error
 	a.media = store
 	a.uploads = reports.NewUploads(reports.NewStore(db), store, cfg.UploadMaxBytes, now, log)
 
+	sender, err := pushSender(ctx, cfg, log)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	a.push = push.NewDispatcher(sender, push.DispatcherOptions{
+		Logger: log,
+		OnUnregistered: func(ctx context.Context, token string) {
+			if err := authStore.ForgetPushToken(ctx, token); err != nil {
+				log.Error("push: forget dead token", "err", err)
+			}
+		},
+	})
+	a.onec = onec.NewService(onec.NewStore(db), onec.Options{
+		Now: now, Videos: store, Notifier: onec.NewPushNotifier(authStore, a.push, log),
+	})
+
 	a.http = httpx.NewApp(log, httpx.AppOptions{BodyLimit: int(cfg.UploadMaxBytes) + 1<<20, ProxyHeader: cfg.ProxyHeader, StreamRequestBody: true})
 	employeeStore := employees.NewStore(db, now)
 	reportsSvc := reports.NewService(reports.NewStore(db), employeeStore, cfg.PublicURL, now)
@@ -84,12 +111,18 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, error
 	a.authHTTP = authHTTP
 
 	a.http.Use(bodyLimits())
-	onec.NewHandler(a.onec, cfg.OneCUser, cfg.OneCPassword).Routes(a.http)
+	onecHTTP := onec.NewHandler(a.onec, cfg.OneCUser, cfg.OneCPassword)
+	onecHTTP.Routes(a.http)
 	authHTTP.Routes(a.http)
 	employees.NewHandler(employeeStore).Routes(a.http, authHTTP.RequireUser)
 	reports.NewHandler(reportsSvc).Routes(a.http, authHTTP.RequireUser)
 	reports.NewUploadHandler(a.uploads).Routes(a.http, authHTTP.RequireUser)
-	vehicles.NewHandler(vehicles.NewStore(db)).Routes(a.http)
+	vehiclesHTTP := vehicles.NewHandler(vehicles.NewStore(db))
+	vehiclesHTTP.Routes(a.http)
+	vehiclesHTTP.QRRoutes(a.http, onecHTTP.RequireOneC)
+	if disk, ok := store.(*media.Disk); ok {
+		media.DownloadRoutes(a.http, disk)
+	}
 	return a, nil
 }
 
@@ -110,6 +143,7 @@ func bodyLimits() fiber.Handler {
 }
 
 func (a *app) run(ctx context.Context) error {
+	a.push.Start(ctx)
 	go a.every(ctx, time.Hour, "purge OTP ledgers", a.auth.PurgeLedgers)
 	go a.every(ctx, 15*time.Minute, "sweep orphaned videos", func(ctx context.Context) error {
 		n, err := a.uploads.SweepOrphans(ctx, time.Hour)
@@ -131,7 +165,9 @@ func (a *app) run(ctx context.Context) error {
 	if err := a.http.ShutdownWithTimeout(30 * time.Second); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
-	return nil
+	drain, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return a.push.Close(drain)
 }
 
 // every runs fn now and then every interval until ctx ends, logging failures.

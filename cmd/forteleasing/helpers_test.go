@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -70,6 +71,18 @@ func newTestApp(t *testing.T, dbURL string, extraEnv ...string) *testApp {
 		t.Fatalf("demo: %v", err)
 	}
 	return &testApp{t: t, app: a, dir: dir, logs: logs}
+}
+
+// listen serves the app on a loopback port for tests that need a real connection.
+func (ta *testApp) listen() string {
+	ta.t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		ta.t.Fatal(err)
+	}
+	go func() { _ = ta.app.http.Listener(ln) }()
+	ta.t.Cleanup(func() { _ = ta.app.http.Shutdown() })
+	return "http://" + ln.Addr().String()
 }
 
 type answer struct {

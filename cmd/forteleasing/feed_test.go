@@ -1,0 +1,259 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"image"
+	"image/png"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/makiuchi-d/gozxing"
+	"github.com/makiuchi-d/gozxing/qrcode"
+)
+
+type feedItem struct {
+	RefKey string
+	Status int
+	Seq    int64
+	raw    map[string]any
+}
+
+// readFeed pages from cursor to the end with limit, returning the items and the final cursor.
+func (ta *testApp) readFeed(t *testing.T, query string, after string, limit int, between func()) ([]feedItem, string) {
+	t.Helper()
+	var items []feedItem
+	for pages := 0; pages < 10000; pages++ {
+		a := ta.do(http.MethodGet, fmt.Sprintf("/1c/reports?after=%s&limit=%d%s", after, limit, query), nil, onecAuth()...)
+		if a.code != 200 {
+			t.Fatalf("feed: %d %s", a.code, a.raw)
+		}
+		for _, r := range a.data()["reports"].([]any) {
+			m := r.(map[string]any)
+			items = append(items, feedItem{RefKey: m["ref_key"].(string), Status: int(m["status_code"].(float64)), raw: m})
+		}
+		cursor := a.str("cursor")
+		if n, _ := strconv.ParseInt(cursor, 10, 64); len(items) > 0 {
+			items[len(items)-1].Seq = n
+		}
+		if a.str("next_cursor") == "" {
+			return items, cursor
+		}
+		after = a.str("next_cursor")
+		if between != nil {
+			between()
+		}
+	}
+	t.Fatal("the feed never ended")
+	return nil, ""
+}
+
+func TestFeed_PagesThroughEveryReportOnce(t *testing.T) {
+	eachDialect(t, func(t *testing.T, ta *testApp) {
+		all, cursor := ta.readFeed(t, "", "0", 3, nil)
+		if len(all) != 8 {
+			t.Fatalf("feed holds %d reports, the demo has 8", len(all))
+		}
+		seen := map[string]bool{}
+		for _, it := range all {
+			if seen[it.RefKey] {
+				t.Fatalf("%s twice", it.RefKey)
+			}
+			seen[it.RefKey] = true
+			if _, ok := it.raw["vin_check"]; !ok {
+				t.Fatal("no vin_check key")
+			}
+		}
+		sent, _ := ta.readFeed(t, "&status=2", "0", 100, nil)
+		for _, it := range sent {
+			if it.Status != 2 {
+				t.Fatalf("status filter let %d through", it.Status)
+			}
+		}
+		if len(sent) != 5 {
+			t.Fatalf("%d reports in status 2, want 5", len(sent))
+		}
+		more, _ := ta.readFeed(t, "", cursor, 3, nil)
+		if len(more) != 0 {
+			t.Fatalf("%d items after the end", len(more))
+		}
+		for _, q := range []string{"?limit=0", "?limit=1001", "?after=-1", "?after=x", "?status=7"} {
+			wantStatus(t, ta.do(http.MethodGet, "/1c/reports"+q, nil, onecAuth()...), 400, "invalid")
+		}
+	})
+}
+
+func TestFeed_NoChangeSkippedOrRepeatedWhileWritesHappen(t *testing.T) {
+	eachDialect(t, func(t *testing.T, ta *testApp) {
+		// A writer keeps changing reports while 1C pages through the feed.
+		var stop atomic.Bool
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; !stop.Load() && i < 200; i++ {
+				ref := fmt.Sprintf("w-%d", i%7)
+				a := ta.jsonDo(http.MethodPut, "/1c/reports", []any{map[string]any{"ref_key": ref, "report_number": ref,
+					"vehicle_guid": binVehicle, "date_start": "2026-01-01T00:00:00", "date_finish": "2026-02-01T00:00:00",
+					"status_code": 1 + i%2*2, "contract_number": strconv.Itoa(i)}}, onecAuth()...)
+				if a.code != 200 {
+					t.Errorf("writer: %d %s", a.code, a.raw)
+					return
+				}
+			}
+		}()
+		var got []feedItem
+		cursor := "0"
+		for round := 0; round < 20; round++ {
+			items, c := ta.readFeed(t, "", cursor, 2, nil)
+			got, cursor = append(got, items...), c
+		}
+		stop.Store(true)
+		wg.Wait()
+		items, _ := ta.readFeed(t, "", cursor, 2, nil)
+		got = append(got, items...)
+
+		// Every report's current version was delivered, and the stream is one increasing sequence.
+		lastSeq := map[string]int64{}
+		var prev int64
+		for i, it := range got {
+			if it.Seq != 0 {
+				if it.Seq <= prev {
+					t.Fatalf("item %d: cursor %d after %d", i, it.Seq, prev)
+				}
+				prev = it.Seq
+			}
+			lastSeq[it.RefKey] = it.Seq
+		}
+		var current []struct {
+			RefKey string `db:"ref_key"`
+			Seq    int64  `db:"change_seq"`
+		}
+		if err := ta.app.db.Select(&current, `SELECT ref_key, change_seq FROM reports`); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range current {
+			if _, ok := lastSeq[r.RefKey]; !ok {
+				t.Errorf("report %s (change %d) never appeared in the feed", r.RefKey, r.Seq)
+			}
+		}
+		final, _ := ta.readFeed(t, "", "0", 1000, nil)
+		for _, it := range final {
+			if got := ta.count(t, `SELECT status_code FROM reports WHERE ref_key = $1`, it.RefKey); got != it.Status {
+				t.Errorf("%s: feed says %d, database %d", it.RefKey, it.Status, got)
+			}
+		}
+	})
+}
+
+func TestDecision_EveryWrongStateAndTheRightOne(t *testing.T) {
+	eachDialect(t, func(t *testing.T, ta *testApp) {
+		decide := func(ref string, body map[string]any) answer {
+			return ta.jsonDo(http.MethodPost, "/1c/reports/"+ref+"/decision", body, onecAuth()...)
+		}
+		wantStatus(t, decide(taskRef, map[string]any{"status_code": 3}), 409, "report_not_submitted")                                                      // status 1
+		wantStatus(t, decide("81578c98-d282-11ec-9405-005056aaa4ae", map[string]any{"status_code": 4, "reject_reason": "x"}), 409, "report_not_submitted") // status 3
+		wantStatus(t, decide("no-such-report", map[string]any{"status_code": 3}), 404, "report_not_found")
+		wantStatus(t, decide(taskRef, map[string]any{"status_code": 2}), 400, "invalid")
+		wantStatus(t, decide(taskRef, map[string]any{}), 400, "invalid")
+		wantStatus(t, ta.jsonDo(http.MethodPost, "/1c/reports/"+taskRef+"/decision", map[string]any{"status_code": 3}), 401, "invalid_credentials")
+
+		tok := ta.login(demoBIN, director("decide")).str("access_token")
+		wantStatus(t, ta.upload(tok, meta(taskRef), makeMP4(4096), false), 201, "")
+		wantStatus(t, decide(taskRef, map[string]any{"status_code": 4}), 400, "invalid") // reason required
+		if ta.reportStatus(t, taskRef) != 2 {
+			t.Fatal("a refused decision changed the report")
+		}
+		a := decide(taskRef, map[string]any{"status_code": 4, "reject_reason": "Номер не виден"})
+		wantStatus(t, a, 200, "")
+		if ta.reportStatus(t, taskRef) != 4 {
+			t.Fatal("rejection not stored")
+		}
+		wantStatus(t, decide(taskRef, map[string]any{"status_code": 3}), 409, "report_not_submitted")
+
+		// Rejected reports take a new video; then 1C approves.
+		wantStatus(t, ta.upload(tok, meta(taskRef), makeMP4(4096), false), 201, "")
+		wantStatus(t, decide(taskRef, map[string]any{"status_code": 3, "reject_reason": "ignored"}), 200, "")
+		items, _ := ta.readFeed(t, "&status=3", "0", 100, nil)
+		var item map[string]any
+		for _, it := range items {
+			if it.RefKey == taskRef {
+				item = it.raw
+			}
+		}
+		if item == nil || item["reject_reason"] != "" {
+			t.Fatalf("approved report in the feed: %v", item)
+		}
+		var statuses []float64
+		var actors []string
+		for _, h := range item["history"].([]any) {
+			statuses = append(statuses, h.(map[string]any)["status_code"].(float64))
+			actors = append(actors, h.(map[string]any)["actor"].(string))
+		}
+		if fmt.Sprint(statuses) != "[1 2 4 2 3]" || actors[2] != "1c" || actors[1][:5] != "user:" {
+			t.Fatalf("history %v by %v", statuses, actors)
+		}
+		up := item["upload"].(map[string]any)
+		if up["size"] != 4096.0 || up["uploader"].(map[string]any)["first_name"] != "Нурмуханов" || up["lat"] != 43.238949 {
+			t.Fatalf("upload block: %v", up)
+		}
+		// The video link of the disk store downloads the video (S3 links are checked in the media tests).
+		u, err := url.Parse(up["video_url"].(string))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dl := ta.do(http.MethodGet, u.RequestURI(), nil)
+		if dl.code != 200 || len(dl.raw) != 4096 {
+			t.Fatalf("download: %d, %d bytes", dl.code, len(dl.raw))
+		}
+		q := u.Query()
+		q.Set("signature", "00"+q.Get("signature")[2:])
+		u.RawQuery = q.Encode()
+		wantStatus(t, ta.do(http.MethodGet, u.RequestURI(), nil), 403, "forbidden")
+	})
+}
+
+func TestQR_EncodesTheVehicleGUID(t *testing.T) {
+	ta := newTestApp(t, "")
+	a := ta.do(http.MethodGet, "/vehicle/qr/"+binVehicle+"?size=512", nil, onecAuth()...)
+	if a.code != 200 || a.hdr.Get("Content-Type") != "image/png" {
+		t.Fatalf("qr: %d %s", a.code, a.hdr)
+	}
+	img, err := png.Decode(bytes.NewReader(a.raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := img.Bounds(); b.Dx() != 512 {
+		t.Fatalf("size %v", b)
+	}
+	if got := decodeQR(t, img); got != binVehicle {
+		t.Fatalf("decoded %q", got)
+	}
+	def := ta.do(http.MethodGet, "/vehicle/qr/"+binVehicle, nil, onecAuth()...)
+	if img, _ := png.Decode(bytes.NewReader(def.raw)); img == nil || img.Bounds().Dx() != 256 {
+		t.Fatal("default size is not 256")
+	}
+	wantStatus(t, ta.do(http.MethodGet, "/vehicle/qr/unknown-guid", nil, onecAuth()...), 404, "vehicle_not_found")
+	wantStatus(t, ta.do(http.MethodGet, "/vehicle/qr/"+binVehicle+"?size=50", nil, onecAuth()...), 400, "invalid")
+	wantStatus(t, ta.do(http.MethodGet, "/vehicle/qr/"+binVehicle, nil), 401, "invalid_credentials")
+}
+
+func decodeQR(t *testing.T, img image.Image) string {
+	t.Helper()
+	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := qrcode.NewQRCodeReader().Decode(bmp, nil)
+	if err != nil {
+		t.Fatalf("the PNG is not a readable QR code: %v", err)
+	}
+	return res.GetText()
+}
+
+var _ = context.Background

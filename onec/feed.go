@@ -1,0 +1,227 @@
+package onec
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/forteleasing/inspections/internal/apperr"
+	"github.com/forteleasing/inspections/reports"
+)
+
+// Feed paging limits.
+const (
+	DefaultFeedLimit = 100
+	MaxFeedLimit     = 1000
+	videoURLTTL      = time.Hour
+)
+
+// VideoURLs signs download links for stored videos (media.Store does).
+type VideoURLs interface {
+	URL(ctx context.Context, key string, ttl time.Duration) (string, error)
+}
+
+// FeedItem is one report of GET /1c/reports.
+type FeedItem struct {
+	RefKey         string         `json:"ref_key"`
+	ReportNumber   string         `json:"report_number"`
+	ContractNumber string         `json:"contract_number"`
+	BIIN           string         `json:"biin"`
+	VehicleGUID    string         `json:"vehicle_guid"`
+	VINCode        string         `json:"vin_code"`
+	PlateNumber    string         `json:"plate_number"`
+	DateStart      string         `json:"date_start"`
+	DateFinish     string         `json:"date_finish"`
+	StatusCode     int            `json:"status_code"`
+	StatusTitle    string         `json:"status_title"`
+	RejectReason   string         `json:"reject_reason"`
+	ChangedAt      string         `json:"changed_at"`
+	Upload         *FeedUpload    `json:"upload"`
+	VINCheck       any            `json:"vin_check"`
+	History        []HistoryEntry `json:"history"`
+}
+
+type FeedUpload struct {
+	VideoURL   string   `json:"video_url"`
+	Size       int64    `json:"size"`
+	SHA256     string   `json:"sha256"`
+	Lat        float64  `json:"lat"`
+	Long       float64  `json:"long"`
+	TimeSent   string   `json:"time_sent"`
+	Odometer   *int64   `json:"odometer"`
+	UploadedAt string   `json:"uploaded_at"`
+	Uploader   Uploader `json:"uploader"`
+}
+
+type Uploader struct {
+	UserID    int64  `json:"user_id"`
+	FirstName string `json:"first_name"`
+	Mobile    string `json:"mobile"`
+}
+
+type HistoryEntry struct {
+	StatusCode   int    `json:"status_code"`
+	RejectReason string `json:"reject_reason"`
+	Actor        string `json:"actor"`
+	At           string `json:"at"`
+}
+
+// FeedPage is the answer of GET /1c/reports. NextCursor is empty when this page reached the end;
+// Cursor is always where to continue polling from later.
+type FeedPage struct {
+	Reports    []FeedItem `json:"reports"`
+	NextCursor string     `json:"next_cursor"`
+	Cursor     string     `json:"cursor"`
+}
+
+// FeedQuery is what 1C asks for.
+type FeedQuery struct {
+	Status int
+	After  int64
+	Limit  int
+}
+
+// ParseFeedQuery validates ?status=&after=&limit=.
+func ParseFeedQuery(status, after, limit string) (FeedQuery, error) {
+	q := FeedQuery{Limit: DefaultFeedLimit}
+	var fields apperr.FieldList
+	if status != "" {
+		n, err := strconv.Atoi(status)
+		if err != nil || reports.StatusTitle(n) == "" {
+			fields.Add("status", "must be 1, 2, 3 or 4")
+		}
+		q.Status = n
+	}
+	if after != "" {
+		n, err := strconv.ParseInt(after, 10, 64)
+		if err != nil || n < 0 {
+			fields.Add("after", "must be a cursor returned by this feed")
+		}
+		q.After = n
+	}
+	if limit != "" {
+		n, err := strconv.Atoi(limit)
+		if err != nil || n < 1 || n > MaxFeedLimit {
+			fields.Add("limit", "must be between 1 and %d", MaxFeedLimit)
+		}
+		q.Limit = n
+	}
+	return q, fields.Err(apperr.Invalid, "bad feed parameters")
+}
+
+// Feed returns the reports changed after the cursor, oldest change first.
+func (s *Service) Feed(ctx context.Context, q FeedQuery) (FeedPage, error) {
+	rows, err := s.store.feed(ctx, q)
+	if err != nil {
+		return FeedPage{}, err
+	}
+	ids := make([]int64, len(rows))
+	for i, r := range rows {
+		ids[i] = r.ID
+	}
+	uploads, err := s.store.latestUploads(ctx, ids)
+	if err != nil {
+		return FeedPage{}, err
+	}
+	history, err := s.store.history(ctx, ids)
+	if err != nil {
+		return FeedPage{}, err
+	}
+	checks, err := s.vinChecks(ctx, ids)
+	if err != nil {
+		return FeedPage{}, err
+	}
+	page := FeedPage{Reports: make([]FeedItem, 0, len(rows)), Cursor: strconv.FormatInt(q.After, 10)}
+	for _, r := range rows {
+		item := FeedItem{
+			RefKey: r.RefKey, ReportNumber: r.ReportNumber, ContractNumber: r.ContractNumber, BIIN: r.BIIN,
+			VehicleGUID: r.VehicleGUID, VINCode: r.VINCode, PlateNumber: r.PlateNumber,
+			DateStart: reports.FormatDateTime(r.DateStart), DateFinish: reports.FormatDateTime(r.DateFinish),
+			StatusCode: r.StatusCode, StatusTitle: reports.StatusTitle(r.StatusCode), RejectReason: r.RejectReason,
+			ChangedAt: reports.FormatDateTime(r.UpdatedAt), History: []HistoryEntry{}, VINCheck: checks[r.ID],
+		}
+		if u, ok := uploads[r.ID]; ok {
+			url, err := s.videos.URL(ctx, u.ObjectKey, videoURLTTL)
+			if err != nil {
+				return FeedPage{}, apperr.Wrap(apperr.Unavailable, err, "the video store is unavailable; try again later")
+			}
+			item.Upload = &FeedUpload{VideoURL: url, Size: u.Size, SHA256: u.SHA256, Lat: u.Lat, Long: u.Lng,
+				TimeSent: reports.FormatDateTime(u.TimeSent), Odometer: u.Odometer, UploadedAt: reports.FormatDateTime(u.CreatedAt),
+				Uploader: Uploader{UserID: u.UploaderID, FirstName: u.FirstName, Mobile: u.Mobile}}
+		}
+		for _, h := range history[r.ID] {
+			item.History = append(item.History, HistoryEntry{StatusCode: h.StatusCode, RejectReason: h.RejectReason,
+				Actor: h.Actor, At: reports.FormatDateTime(h.CreatedAt)})
+		}
+		page.Reports = append(page.Reports, item)
+		page.Cursor = strconv.FormatInt(r.ChangeSeq, 10)
+	}
+	if len(rows) == q.Limit {
+		page.NextCursor = page.Cursor
+	}
+	return page, nil
+}
+
+func (s *Service) vinChecks(ctx context.Context, ids []int64) (map[int64]any, error) {
+	if s.checks == nil {
+		return map[int64]any{}, nil
+	}
+	return s.checks.ForReports(ctx, ids)
+}
+
+// VINChecks supplies each report's vin_check block (the vehicles feature provides it; nil → null).
+type VINChecks interface {
+	ForReports(ctx context.Context, reportIDs []int64) (map[int64]any, error)
+}
+
+// Decision is 1C's verdict on a submitted report.
+type Decision struct {
+	RefKey       string
+	StatusCode   int
+	RejectReason string
+}
+
+// Decided is a committed decision, with whom to tell.
+type Decided struct {
+	Decision
+	CompanyID    int64
+	ReportNumber string
+	UploaderID   int64
+}
+
+// ParseDecision validates the decision body.
+func ParseDecision(refKey string, status int, reason string) (Decision, error) {
+	d := Decision{RefKey: refKey, StatusCode: status, RejectReason: strings.TrimSpace(reason)}
+	var fields apperr.FieldList
+	switch {
+	case status != reports.StatusApproved && status != reports.StatusRejected:
+		fields.Add("status_code", "must be 3 (approve) or 4 (reject)")
+	case status == reports.StatusRejected && d.RejectReason == "":
+		fields.Add("reject_reason", "is required when rejecting")
+	case len(d.RejectReason) > maxReason:
+		fields.Add("reject_reason", "must be at most %d characters", maxReason)
+	}
+	if status == reports.StatusApproved {
+		d.RejectReason = ""
+	}
+	return d, fields.Err(apperr.Invalid, "bad decision")
+}
+
+// Decide records 1C's decision on a report in status 2 and tells the app.
+func (s *Service) Decide(ctx context.Context, d Decision) (Decided, error) {
+	res, err := s.store.decide(ctx, d, s.now())
+	if err != nil {
+		return Decided{}, err
+	}
+	if s.notify != nil {
+		s.notify.Decided(ctx, res)
+	}
+	return res, nil
+}
+
+// Notifier tells the app's users about new tasks and decisions. It must not block or fail the caller.
+type Notifier interface {
+	NewTasks(ctx context.Context, tasks []NewTask)
+	Decided(ctx context.Context, d Decided)
+}
