@@ -52,7 +52,7 @@ func pushSender(ctx context.Context, cfg config.Config, log *slog.Logger) (push.
 	return push.NewFCM(ctx, cfg.FCMCredentials, push.FCMOptions{})
 }
 
-func open(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, error) {
+func open(ctx context.Context, cfg config.Config, log *slog.Logger) (a *app, err error) {
 	if err := cfg.EnsureJWTSecret(); err != nil {
 		return nil, err
 	}
@@ -63,16 +63,19 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, error
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			db.Close()
+		}
+	}()
 	if err := db.MigrateUp(ctx); err != nil {
-		db.Close()
 		return nil, err
 	}
 	mailer, err := mail.Open(cfg.MailURL, mail.Options{From: cfg.MailFrom, Logger: log})
 	if err != nil {
-		db.Close()
 		return nil, err
 	}
-	a := &app{cfg: cfg, log: log, db: db}
+	a = &app{cfg: cfg, log: log, db: db}
 	now := time.Now
 	tokens := auth.NewTokens(cfg.JWTSecret, cfg.JWTIssuer, cfg.AccessTTL, cfg.RefreshTTL, now)
 	authStore := auth.NewStore(db)
@@ -81,7 +84,6 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, error
 	})
 	store, err := media.Open(ctx, cfg.MediaURL, media.Options{PublicURL: cfg.PublicURL, SigningKey: cfg.MediaSigningKey()})
 	if err != nil {
-		db.Close()
 		return nil, err
 	}
 	a.media = store
@@ -89,7 +91,6 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, error
 
 	sender, err := pushSender(ctx, cfg, log)
 	if err != nil {
-		db.Close()
 		return nil, err
 	}
 	a.push = push.NewDispatcher(sender, push.DispatcherOptions{
