@@ -52,7 +52,12 @@ func pushSender(ctx context.Context, cfg config.Config, log *slog.Logger) (push.
 	return push.NewFCM(ctx, cfg.FCMCredentials, push.FCMOptions{})
 }
 
-func open(ctx context.Context, cfg config.Config, log *slog.Logger) (a *app, err error) {
+// deps replaces parts that talk to the outside world; tests point them at local peers.
+type deps struct {
+	pushSender push.Sender // nil: from FL_FCM_CREDENTIALS
+}
+
+func open(ctx context.Context, cfg config.Config, log *slog.Logger, d deps) (a *app, err error) {
 	if err := cfg.EnsureJWTSecret(); err != nil {
 		return nil, err
 	}
@@ -89,9 +94,11 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger) (a *app, err
 	a.media = store
 	a.uploads = reports.NewUploads(reports.NewStore(db), store, cfg.UploadMaxBytes, now, log)
 
-	sender, err := pushSender(ctx, cfg, log)
-	if err != nil {
-		return nil, err
+	sender := d.pushSender
+	if sender == nil {
+		if sender, err = pushSender(ctx, cfg, log); err != nil {
+			return nil, err
+		}
 	}
 	a.push = push.NewDispatcher(sender, push.DispatcherOptions{
 		Logger: log,

@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"sort"
 	"testing"
+	"time"
 
 	"github.com/forteleasing/inspections/internal/config"
 	"github.com/forteleasing/inspections/internal/database/dbtest"
@@ -46,6 +47,11 @@ func eachDialect(t *testing.T, fn func(t *testing.T, a *testApp)) {
 
 func newTestApp(t *testing.T, dbURL string, extraEnv ...string) *testApp {
 	t.Helper()
+	return newTestAppWith(t, dbURL, deps{}, extraEnv...)
+}
+
+func newTestAppWith(t *testing.T, dbURL string, d deps, extraEnv ...string) *testApp {
+	t.Helper()
 	dir := t.TempDir()
 	env := map[string]string{
 		"FL_DATA_DIR": dir, "FL_JWT_SECRET": secretForIT, "FL_ONEC_USER": onecUser, "FL_ONEC_PASSWORD": onecPass,
@@ -62,11 +68,17 @@ func newTestApp(t *testing.T, dbURL string, extraEnv ...string) *testApp {
 		t.Fatal(err)
 	}
 	logs := &bytes.Buffer{}
-	a, err := open(context.Background(), cfg, slog.New(slog.NewJSONHandler(logs, nil)))
+	a, err := open(context.Background(), cfg, slog.New(slog.NewJSONHandler(logs, nil)), d)
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}
 	t.Cleanup(a.close)
+	a.push.Start(context.Background())
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = a.push.Close(ctx)
+	})
 	if err := a.onec.LoadDemo(context.Background()); err != nil {
 		t.Fatalf("demo: %v", err)
 	}

@@ -83,7 +83,7 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 }
 
 func serve(ctx context.Context, cfg config.Config, log *slog.Logger, demo bool) error {
-	a, err := open(ctx, cfg, log)
+	a, err := open(ctx, cfg, log, deps{})
 	if err != nil {
 		return err
 	}
@@ -98,7 +98,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, demo bool) 
 }
 
 func loadDemo(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	a, err := open(ctx, cfg, log)
+	a, err := open(ctx, cfg, log, deps{})
 	if err != nil {
 		return err
 	}
