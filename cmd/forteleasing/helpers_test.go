@@ -34,7 +34,7 @@ const (
 
 // testApp is the fully wired service on a temp data dir, with the demo data loaded.
 type testApp struct {
-	t    *testing.T
+	t    testing.TB
 	app  *app
 	dir  string
 	logs *bytes.Buffer
@@ -45,12 +45,12 @@ func eachDialect(t *testing.T, fn func(t *testing.T, a *testApp)) {
 	t.Run("postgres", func(t *testing.T) { fn(t, newTestApp(t, dbtest.PostgresURL(t))) })
 }
 
-func newTestApp(t *testing.T, dbURL string, extraEnv ...string) *testApp {
+func newTestApp(t testing.TB, dbURL string, extraEnv ...string) *testApp {
 	t.Helper()
 	return newTestAppWith(t, dbURL, deps{}, extraEnv...)
 }
 
-func newTestAppWith(t *testing.T, dbURL string, d deps, extraEnv ...string) *testApp {
+func newTestAppWith(t testing.TB, dbURL string, d deps, extraEnv ...string) *testApp {
 	t.Helper()
 	dir := t.TempDir()
 	env := map[string]string{
