@@ -22,7 +22,8 @@ import (
 // Memory: the body given to Put is wrapped (see body), so minio-go never sees an io.ReaderAt and
 // takes its sequential path: a body of up to s3PartSize bytes is streamed in a single PUT, and a
 // larger or unknown-size body is read into one s3PartSize buffer at a time and sent as multipart.
-// So each Put in flight holds at most s3PartSize (8 MiB) of the body.
+// So each Put in flight holds at most s3PartSize (5 MiB, the smallest part S3 allows) of the body:
+// eight concurrent 64 MiB uploads stay within about 40 MiB of buffers.
 type S3 struct {
 	client  *minio.Client
 	bucket  string
@@ -35,7 +36,7 @@ type S3 struct {
 }
 
 const (
-	s3PartSize = 8 << 20
+	s3PartSize = 5 << 20
 	// Few retries, so that a store that is down is reported quickly instead of after
 	// minio-go's default of 10 attempts. Only bodiless or seekable requests are retried.
 	s3MaxRetries = 3

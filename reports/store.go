@@ -93,17 +93,29 @@ func (s *Store) list(ctx context.Context, companyID int64, f resolvedFilter) ([]
 }
 
 // priority orders a vehicle's reports for the vehicle filter: rejected, to submit, sent, approved.
-const priority = `CASE r.status_code WHEN 4 THEN 0 WHEN 1 THEN 1 WHEN 2 THEN 2 ELSE 3 END`
+// It is written exactly as in the reports_vehicle_priority index, so the planner can use it.
+const priority = `CASE r2.status_code WHEN 4 THEN 0 WHEN 1 THEN 1 WHEN 2 THEN 2 ELSE 3 END`
 
-// byVehicle returns one row per vehicle: its most important report, ties going to the newest.
+// byVehicle walks the company's vehicles in plate order and returns, for each vehicle with a matching
+// report, its most important one (ties to the newest). Each vehicle costs one index probe, so a page
+// costs its size, not the company's whole history.
 func (s *Store) byVehicle(ctx context.Context, companyID int64, f resolvedFilter) ([]reportRow, error) {
-	q := scoped(companyID, f)
-	sql := `SELECT id, ref_key, report_number, contract_number, date_start, date_finish, status_code, reject_reason,
-			vehicle_guid, vin_code, plate_number, vehicle_type_code
-		FROM (SELECT ` + reportColumns + `, ` + priority + ` AS prio,
-				ROW_NUMBER() OVER (PARTITION BY r.vehicle_id ORDER BY ` + priority + `, r.date_start DESC, r.id DESC) AS rn
-			` + reportJoins + ` WHERE ` + strings.Join(q.where, " AND ") + `) ranked
-		WHERE rn = 1 ORDER BY prio, date_start DESC, id DESC LIMIT ` + q.arg(f.Limit) + ` OFFSET ` + q.arg(f.Offset)
+	q := &query{}
+	q.add("r2.vehicle_id = v.id")
+	if f.Status != 0 {
+		q.add("r2.status_code = ?", f.Status)
+	}
+	if f.HasSince {
+		q.add("r2.date_start >= ? AND r2.date_start <= ?", f.Since, f.Until)
+	}
+	top := `SELECT r2.id FROM reports r2 WHERE ` + strings.Join(q.where, " AND ") +
+		` ORDER BY ` + priority + `, r2.date_start DESC, r2.id DESC LIMIT 1`
+	sql := `SELECT ` + reportColumns + `
+		FROM vehicles v
+		JOIN reports r ON r.id = (` + top + `)
+		JOIN vehicle_types t ON t.id = v.vehicle_type_id
+		WHERE v.company_id = ` + q.arg(companyID) + `
+		ORDER BY v.plate_number, v.guid LIMIT ` + q.arg(f.Limit) + ` OFFSET ` + q.arg(f.Offset)
 	var rows []reportRow
 	return rows, s.db.SelectContext(ctx, &rows, sql, q.args...)
 }
@@ -176,7 +188,7 @@ func (s *Store) vehicleBriefs(ctx context.Context, companyID int64, limit int) (
 	err := s.db.SelectContext(ctx, &rows, `
 		SELECT t.ref_key AS vehicle_type_code, v.guid, v.plate_number
 		FROM vehicles v JOIN vehicle_types t ON t.id = v.vehicle_type_id
-		WHERE v.company_id = $1 ORDER BY t.ref_key, v.plate_number, v.guid LIMIT $2`, companyID, limit)
+		WHERE v.company_id = $1 ORDER BY v.vehicle_type_id, v.plate_number, v.guid LIMIT $2`, companyID, limit)
 	return rows, err
 }
 

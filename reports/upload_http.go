@@ -33,6 +33,12 @@ func (h *UploadHandler) Routes(r fiber.Router, requireUser fiber.Handler) {
 
 func (h *UploadHandler) upload(c *fiber.Ctx) error {
 	ctx, p := c.UserContext(), auth.CurrentPrincipal(c)
+	// With streaming on, the body has not been read yet: take it as it arrives. c.Body() would read it whole.
+	body := c.Context().RequestBodyStream()
+	if body == nil {
+		body = bytes.NewReader(c.Body())
+	}
+	defer finishBody(c, body)
 	idemKey := utils.CopyString(c.Get("Idempotency-Key"))
 	if idemKey != "" {
 		if !ValidIdempotencyKey(idemKey) {
@@ -55,10 +61,6 @@ func (h *UploadHandler) upload(c *fiber.Ctx) error {
 		return apperr.New(apperr.Invalid, "multipart_required", "send multipart/form-data with the fields file, ref_key, time_sent, lat, long")
 	}
 
-	var body io.Reader = bytes.NewReader(c.Body())
-	if s := c.Context().RequestBodyStream(); s != nil {
-		body = s // streaming is on: the body was not buffered, read it as it arrives
-	}
 	total := &limitedReader{r: body, max: limit}
 	mr := multipart.NewReader(total, params["boundary"])
 	vals := map[string]string{}
@@ -126,6 +128,16 @@ func (h *UploadHandler) upload(c *fiber.Ctx) error {
 		return err // Commit removed the video itself
 	}
 	return saved(c)
+}
+
+// finishBody leaves the connection ready for the next request: a short rest of the body (the multipart
+// epilogue) is read away; a long one (the client is still sending a video we refused) closes the
+// connection instead of reading it all.
+func finishBody(c *fiber.Ctx, body io.Reader) {
+	n, _ := io.Copy(io.Discard, io.LimitReader(body, 64<<10+1))
+	if n > 64<<10 {
+		c.Context().SetConnectionClose()
+	}
 }
 
 func malformed(err error) error {

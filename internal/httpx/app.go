@@ -25,15 +25,17 @@ type AppOptions struct {
 // NewApp builds a Fiber app whose every error, panic, unknown route and wrong method answers with the envelope.
 func NewApp(log *slog.Logger, o AppOptions) *fiber.App {
 	app := fiber.New(fiber.Config{
-		AppName:               "forteleasing",
-		ErrorHandler:          ErrorHandler(log),
-		BodyLimit:             o.BodyLimit,
-		ReadTimeout:           2 * time.Minute, // a 64 MiB upload over a slow mobile link
-		WriteTimeout:          time.Minute,
-		IdleTimeout:           2 * time.Minute,
-		ProxyHeader:           o.ProxyHeader,
-		StreamRequestBody:     o.StreamRequestBody,
-		DisableStartupMessage: true,
+		AppName:           "forteleasing",
+		ErrorHandler:      ErrorHandler(log),
+		BodyLimit:         o.BodyLimit,
+		ReadTimeout:       2 * time.Minute, // a 64 MiB upload over a slow mobile link
+		WriteTimeout:      time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		ProxyHeader:       o.ProxyHeader,
+		StreamRequestBody: o.StreamRequestBody,
+		// Otherwise fasthttp parses (and spools) a whole multipart body before any handler runs.
+		DisablePreParseMultipartForm: o.StreamRequestBody,
+		DisableStartupMessage:        true,
 	})
 	app.Use(requestid.New())
 	app.Use(recover.New(recover.Config{
