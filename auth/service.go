@@ -34,6 +34,7 @@ type Service struct {
 	grace  time.Duration
 	now    func() time.Time
 	log    *slog.Logger
+	sent   func()
 }
 
 type Options struct {
@@ -41,6 +42,7 @@ type Options struct {
 	RefreshReuseGrace time.Duration
 	Now               func() time.Time
 	Logger            *slog.Logger
+	OnOTPSent         func() // counts codes e-mailed (metrics)
 }
 
 func NewService(store *Store, tokens *Tokens, mailer Mailer, opts Options) *Service {
@@ -50,8 +52,11 @@ func NewService(store *Store, tokens *Tokens, mailer Mailer, opts Options) *Serv
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.OnOTPSent == nil {
+		opts.OnOTPSent = func() {}
+	}
 	return &Service{store: store, tokens: tokens, mailer: mailer, otp: opts.OTP, grace: opts.RefreshReuseGrace,
-		now: func() time.Time { return opts.Now().UTC() }, log: opts.Logger}
+		now: func() time.Time { return opts.Now().UTC() }, log: opts.Logger, sent: opts.OnOTPSent}
 }
 
 // OTPRequest is the body of POST /biin/{biin}.
@@ -105,6 +110,7 @@ func (s *Service) RequestOTP(ctx context.Context, r OTPRequest) (maskedEmail str
 		}
 		return "", apperr.Wrap(apperr.Unavailable, err, "the e-mail with the code could not be sent, try again later")
 	}
+	s.sent()
 	return mail.MaskAddress(co.Email), nil
 }
 

@@ -41,6 +41,7 @@ type Committed struct {
 	CompanyID int64
 	RefKey    string
 	ObjectKey string
+	Size      int64
 }
 
 func NewUploads(store *Store, m media.Store, maxBytes int64, now func() time.Time, log *slog.Logger) *Uploads {
@@ -201,7 +202,7 @@ func (u *Uploads) Commit(ctx context.Context, p auth.Principal, m UploadMeta, s 
 	err := u.store.commitUpload(ctx, m.RefKey, row)
 	if err == nil {
 		if u.OnCommitted != nil {
-			u.OnCommitted(ctx, Committed{CompanyID: p.CompanyID, RefKey: m.RefKey, ObjectKey: s.Key})
+			u.OnCommitted(ctx, Committed{CompanyID: p.CompanyID, RefKey: m.RefKey, ObjectKey: s.Key, Size: s.Size})
 		}
 		return nil
 	}

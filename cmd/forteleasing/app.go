@@ -5,10 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/forteleasing/inspections/auth"
 	"github.com/forteleasing/inspections/employees"
@@ -16,6 +20,7 @@ import (
 	"github.com/forteleasing/inspections/internal/database"
 	"github.com/forteleasing/inspections/internal/httpx"
 	"github.com/forteleasing/inspections/internal/mail"
+	"github.com/forteleasing/inspections/internal/ops"
 	"github.com/forteleasing/inspections/internal/push"
 	"github.com/forteleasing/inspections/media"
 	"github.com/forteleasing/inspections/onec"
@@ -41,6 +46,7 @@ type app struct {
 	uploads  *reports.Uploads
 	authHTTP *auth.Handler
 	push     *push.Dispatcher
+	metrics  *ops.Metrics
 }
 
 // pushSender sends through FCM when credentials are configured, and only logs otherwise.
@@ -80,12 +86,12 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, d deps) (a *
 	if err != nil {
 		return nil, err
 	}
-	a = &app{cfg: cfg, log: log, db: db}
+	a = &app{cfg: cfg, log: log, db: db, metrics: ops.NewMetrics()}
 	now := time.Now
 	tokens := auth.NewTokens(cfg.JWTSecret, cfg.JWTIssuer, cfg.AccessTTL, cfg.RefreshTTL, now)
 	authStore := auth.NewStore(db)
 	a.auth = auth.NewService(authStore, tokens, mailer, auth.Options{
-		OTP: cfg.OTP, RefreshReuseGrace: cfg.RefreshReuseGrace, Now: now, Logger: log,
+		OTP: cfg.OTP, RefreshReuseGrace: cfg.RefreshReuseGrace, Now: now, Logger: log, OnOTPSent: a.metrics.OTPsSent.Inc,
 	})
 	store, err := media.Open(ctx, cfg.MediaURL, media.Options{PublicURL: cfg.PublicURL, SigningKey: cfg.MediaSigningKey()})
 	if err != nil {
@@ -93,6 +99,7 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, d deps) (a *
 	}
 	a.media = store
 	a.uploads = reports.NewUploads(reports.NewStore(db), store, cfg.UploadMaxBytes, now, log)
+	a.uploads.OnCommitted = func(_ context.Context, u reports.Committed) { a.metrics.UploadBytes.Add(float64(u.Size)) }
 
 	sender := d.pushSender
 	if sender == nil {
@@ -118,6 +125,24 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, d deps) (a *
 	authHTTP := auth.NewHandler(a.auth, reportsSvc, cfg.OTP.Digits)
 	a.authHTTP = authHTTP
 
+	a.http.Use(a.metrics.Middleware(log, func(c *fiber.Ctx) []any {
+		if p := auth.CurrentPrincipal(c); p.UserID != 0 {
+			return []any{"company_id", p.CompanyID, "user_id", p.UserID}
+		}
+		return nil
+	}))
+	checks := map[string]ops.Check{
+		"database":     db.PingContext,
+		"object_store": store.Ping,
+		"migrations": func(ctx context.Context) error {
+			current, err := db.MigrationsCurrent(ctx)
+			if err == nil && !current {
+				err = errors.New("pending")
+			}
+			return err
+		},
+	}
+	ops.Routes(a.http, checks)
 	a.http.Use(bodyLimits())
 	onecHTTP := onec.NewHandler(a.onec, cfg.OneCUser, cfg.OneCPassword)
 	onecHTTP.Routes(a.http)
@@ -151,6 +176,16 @@ func bodyLimits() fiber.Handler {
 }
 
 func (a *app) run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", a.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("http: %w", err)
+	}
+	return a.serve(ctx, ln)
+}
+
+// serve answers on ln until ctx ends, then shuts down in order: stop accepting, let in-flight requests
+// (uploads included) finish within the deadline, drain the push queue, stop the workers.
+func (a *app) serve(ctx context.Context, ln net.Listener) error {
 	a.push.Start(ctx)
 	go a.every(ctx, time.Hour, "purge OTP ledgers", a.auth.PurgeLedgers)
 	go a.every(ctx, 15*time.Minute, "sweep orphaned videos", func(ctx context.Context) error {
@@ -161,9 +196,18 @@ func (a *app) run(ctx context.Context) error {
 		return err
 	})
 
-	errc := make(chan error, 1)
-	go func() { errc <- a.http.Listen(a.cfg.Addr) }()
-	a.log.Info("listening", "addr", a.cfg.Addr, "public_url", a.cfg.PublicURL, "database", database.Redact(a.cfg.DatabaseURL))
+	errc := make(chan error, 2)
+	go func() { errc <- a.http.Listener(ln) }()
+	admin := a.adminServer()
+	if admin != nil {
+		go func() {
+			if err := admin.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("admin: %w", err)
+			}
+		}()
+		defer admin.Close()
+	}
+	a.log.Info("listening", "addr", ln.Addr().String(), "public_url", a.cfg.PublicURL, "database", database.Redact(a.cfg.DatabaseURL))
 	select {
 	case err := <-errc:
 		return fmt.Errorf("http: %w", err)
@@ -176,6 +220,20 @@ func (a *app) run(ctx context.Context) error {
 	drain, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return a.push.Close(drain)
+}
+
+// adminServer serves /metrics (and the health checks again) on FL_ADMIN_ADDR, kept off the public address.
+func (a *app) adminServer() *http.Server {
+	if a.cfg.AdminAddr == "off" {
+		return nil
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(a.metrics.Registry, promhttp.HandlerOpts{}))
+	health := adaptor.FiberApp(a.http)
+	mux.Handle("/healthz", health)
+	mux.Handle("/readyz", health)
+	a.log.Info("admin listening", "addr", a.cfg.AdminAddr)
+	return &http.Server{Addr: a.cfg.AdminAddr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 }
 
 // every runs fn now and then every interval until ctx ends, logging failures.

@@ -314,6 +314,19 @@ type proxy struct {
 	ln     net.Listener
 	target string
 	limit  int64
+	mu     sync.Mutex
+	conns  []net.Conn
+}
+
+// cut stops accepting and breaks every open connection: the peer is gone.
+func (p *proxy) cut() {
+	p.ln.Close()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
 }
 
 func startProxy(t *testing.T, target string, limit int64) *proxy {
@@ -342,6 +355,9 @@ func (p *proxy) serve(c net.Conn) {
 		return
 	}
 	defer up.Close()
+	p.mu.Lock()
+	p.conns = append(p.conns, c, up)
+	p.mu.Unlock()
 	go func() { _, _ = io.Copy(c, up) }()
 	_, _ = io.CopyN(up, c, p.limit) // then both sides are closed: the store "dies" mid-request
 }

@@ -25,6 +25,7 @@ const (
 type Config struct {
 	Env         string // "development" or "production"
 	Addr        string
+	AdminAddr   string // /metrics and the health checks; "off" disables the admin listener
 	PublicURL   string
 	DataDir     string
 	DatabaseURL string
@@ -101,6 +102,7 @@ func Load(getenv func(string) string) (Config, error) {
 	c := Config{
 		Env:               str("FL_ENV", "development"),
 		Addr:              addr,
+		AdminAddr:         str("FL_ADMIN_ADDR", "127.0.0.1:9090"),
 		PublicURL:         strings.TrimRight(str("FL_PUBLIC_URL", defaultPublicURL(addr)), "/"),
 		DataDir:           dataDir,
 		DatabaseURL:       str("FL_DATABASE_URL", "sqlite://"+filepath.Join(dataDir, "forteleasing.db")),
