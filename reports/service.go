@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/hashicorp/golang-lru/v2/expirable"
+
 	"github.com/forteleasing/inspections/auth"
 )
 
@@ -30,13 +32,43 @@ type Service struct {
 	employees EmployeeLister
 	publicURL string
 	now       func() time.Time
+	// fleet caches each company's vehicle types and filter block: they change only when 1C sends
+	// vehicles or types, yet every list answer carries them. A change shows within fleetTTL.
+	fleet *expirable.LRU[int64, fleetBlocks]
+}
+
+const fleetTTL = 5 * time.Second
+
+type fleetBlocks struct {
+	types  map[string]TypeInfo
+	filter FilterBlock
 }
 
 func NewService(store *Store, employees EmployeeLister, publicURL string, now func() time.Time) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{store: store, employees: employees, publicURL: publicURL, now: now}
+	return &Service{store: store, employees: employees, publicURL: publicURL, now: now,
+		fleet: expirable.NewLRU[int64, fleetBlocks](4096, nil, fleetTTL)}
+}
+
+// fleetOf returns the company's types (with instructions) and filter block, from the cache when fresh.
+// Callers must not modify what they get.
+func (s *Service) fleetOf(ctx context.Context, p auth.Principal) (fleetBlocks, error) {
+	if b, ok := s.fleet.Get(p.CompanyID); ok {
+		return b, nil
+	}
+	types, _, err := s.store.types(ctx, p.CompanyID, 0)
+	if err != nil {
+		return fleetBlocks{}, err
+	}
+	filter, err := s.filterBlock(ctx, p)
+	if err != nil {
+		return fleetBlocks{}, err
+	}
+	b := fleetBlocks{types: types, filter: filter}
+	s.fleet.Add(p.CompanyID, b)
+	return b, nil
 }
 
 // GeneralAnswer is the answer of the general filter.
@@ -91,15 +123,11 @@ func (s *Service) General(ctx context.Context, p auth.Principal, f Filter, page 
 		return GeneralAnswer{}, err
 	}
 	rows, next := nextOffset(rows, rf)
-	types, _, err := s.store.types(ctx, p.CompanyID, 0)
+	fleet, err := s.fleetOf(ctx, p)
 	if err != nil {
 		return GeneralAnswer{}, err
 	}
-	filter, err := s.filterBlock(ctx, p)
-	if err != nil {
-		return GeneralAnswer{}, err
-	}
-	return GeneralAnswer{Reports: s.items(rows), Info: Info{ByVehicleTypeCode: types}, Filter: filter, NextOffset: next}, nil
+	return GeneralAnswer{Reports: s.items(rows), Info: Info{ByVehicleTypeCode: fleet.types}, Filter: fleet.filter, NextOffset: next}, nil
 }
 
 func (s *Service) items(rows []reportRow) Lists[Item] {
@@ -155,11 +183,12 @@ func (s *Service) ByVehicle(ctx context.Context, p auth.Principal, f Filter, pag
 		return VehicleAnswer{}, err
 	}
 	rows, next := nextOffset(rows, rf)
-	types, _, err := s.store.types(ctx, p.CompanyID, 0)
+	fleet, err := s.fleetOf(ctx, p)
 	if err != nil {
 		return VehicleAnswer{}, err
 	}
-	for k, t := range types {
+	types := make(map[string]TypeInfo, len(fleet.types))
+	for k, t := range fleet.types {
 		t.Instructions = nil // the seed's vehicle filter shows titles only
 		types[k] = t
 	}
