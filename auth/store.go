@@ -284,17 +284,17 @@ type refreshRow struct {
 }
 
 func (s *Store) refreshToken(ctx context.Context, id int64) (refreshRow, error) {
-	var r refreshRow
-	err := s.db.GetContext(ctx, &r, `SELECT id, session_id, secret_hash, issued_at, expires_at, rotated_at FROM refresh_tokens WHERE id = $1`, id)
-	if database.IsNoRows(err) {
-		return refreshRow{}, errNoRefresh
-	}
-	return r, err
+	return s.refreshWhere(ctx, "id", id)
 }
 
 func (s *Store) childToken(ctx context.Context, parentID int64) (refreshRow, error) {
+	return s.refreshWhere(ctx, "parent_id", parentID)
+}
+
+func (s *Store) refreshWhere(ctx context.Context, column string, id int64) (refreshRow, error) {
 	var r refreshRow
-	err := s.db.GetContext(ctx, &r, `SELECT id, session_id, secret_hash, issued_at, expires_at, rotated_at FROM refresh_tokens WHERE parent_id = $1`, parentID)
+	err := s.db.GetContext(ctx, &r, `SELECT id, session_id, secret_hash, issued_at, expires_at, rotated_at
+		FROM refresh_tokens WHERE `+column+` = $1`, id)
 	if database.IsNoRows(err) {
 		return refreshRow{}, errNoRefresh
 	}
