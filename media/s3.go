@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,6 +34,30 @@ type S3 struct {
 
 	mu    sync.Mutex
 	ready atomic.Bool // the bucket is known to exist
+	// spoolMax is the largest body of unknown size spooled to disk before sending (see Put); larger
+	// bodies fail. 0 streams them as multipart instead.
+	spoolMax int64
+}
+
+// spoolToFile copies r into an unlinked temp file, at most max bytes, and rewinds it.
+func spoolToFile(r io.Reader, max int64) (*os.File, int64, error) {
+	f, err := os.CreateTemp("", "forteleasing-upload-*")
+	if err != nil {
+		return nil, 0, err
+	}
+	_ = os.Remove(f.Name()) // gone from the directory at once; the space is freed on Close
+	n, err := io.Copy(f, io.LimitReader(r, max+1))
+	if err == nil && n > max {
+		err = fmt.Errorf("%w: body larger than %d bytes", ErrSizeMismatch, max)
+	}
+	if err == nil {
+		_, err = f.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	return f, n, nil
 }
 
 const (
@@ -74,7 +99,7 @@ func openS3(ctx context.Context, u *url.URL, now func() time.Time) (*S3, error) 
 	if err != nil {
 		return nil, fmt.Errorf("media: s3 client for %s: %w", u.Host, err)
 	}
-	s := &S3{client: client, bucket: bucket, region: region, display: u.Redacted(), now: now}
+	s := &S3{client: client, bucket: bucket, region: region, display: u.Redacted(), now: now, spoolMax: 1 << 30}
 	// A store that is down must not keep the service from starting: /readyz reports it
 	// and the bucket is created on first use.
 	if err := s.ensureBucket(ctx); err != nil && !IsUnavailable(err) {
@@ -154,6 +179,17 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64, conte
 	if err := s.ensureBucket(ctx); err != nil {
 		return Object{}, err
 	}
+	if size < 0 && s.spoolMax > 0 {
+		// Unknown size (a streamed upload): spool to a temp file first, then send one PUT of known
+		// size. minio-go would otherwise hold a part buffer per upload in memory, and a failed source
+		// is found before anything reaches the store.
+		spool, n, err := spoolToFile(newBody(ctx, r, -1), s.spoolMax)
+		if err != nil {
+			return Object{}, fmt.Errorf("media: put %q: %w", key, err)
+		}
+		defer spool.Close()
+		r, size = spool, n
+	}
 	// A failed single PUT stores nothing; a failed multipart upload is aborted by minio-go
 	// (with a context of its own, so a cancelled request still cleans up).
 	b := newBody(ctx, r, size)
@@ -163,10 +199,17 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64, conte
 			return Object{}, fmt.Errorf("media: put %q: %w", key, err)
 		}
 	}
+	partSize := uint64(s3PartSize)
+	if size > 0 && size <= s.spoolMax {
+		partSize = uint64(size) // one streaming PUT, no part buffer
+	}
 	info, err := s.client.PutObject(ctx, s.bucket, key, b, size, minio.PutObjectOptions{
 		ContentType: contentType,
-		PartSize:    s3PartSize,
+		PartSize:    max(partSize, s3PartSize),
 		NumThreads:  1,
+		// Over plain HTTP minio-go would read the whole body once more to sign its SHA-256; the
+		// service hashes every video itself and minio-go still sends its CRC checksum.
+		DisableContentSha256: true,
 	})
 	if err != nil {
 		if b.err != nil {
