@@ -1,0 +1,304 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+)
+
+// The statements reports/store.go runs for the lists (copied: the service does not export them).
+// Keep them in step when the store changes, or the SQL baseline measures something else.
+const (
+	reportColumns = `r.id, r.ref_key, r.report_number, r.contract_number, r.date_start, r.date_finish, r.status_code,
+	r.reject_reason, v.guid AS vehicle_guid, v.vin_code, v.plate_number, t.ref_key AS vehicle_type_code`
+	reportJoins = `FROM reports r JOIN vehicles v ON v.id = r.vehicle_id JOIN vehicle_types t ON t.id = v.vehicle_type_id`
+	priority    = `CASE r.status_code WHEN 4 THEN 0 WHEN 1 THEN 1 WHEN 2 THEN 2 ELSE 3 END`
+
+	listAllSQL = `SELECT ` + reportColumns + ` ` + reportJoins + ` WHERE r.company_id = $1
+		ORDER BY r.date_start DESC, r.id DESC LIMIT $2 OFFSET $3`
+	listStatusSinceSQL = `SELECT ` + reportColumns + ` ` + reportJoins + ` WHERE r.company_id = $1 AND r.status_code = $2
+		AND r.date_start >= $3 AND r.date_start <= $4 ORDER BY r.date_start DESC, r.id DESC LIMIT $5 OFFSET $6`
+	byVehicleSQL = `SELECT id, ref_key, report_number, contract_number, date_start, date_finish, status_code, reject_reason,
+			vehicle_guid, vin_code, plate_number, vehicle_type_code
+		FROM (SELECT ` + reportColumns + `, ` + priority + ` AS prio,
+				ROW_NUMBER() OVER (PARTITION BY r.vehicle_id ORDER BY ` + priority + `, r.date_start DESC, r.id DESC) AS rn
+			` + reportJoins + ` WHERE r.company_id = $1) ranked
+		WHERE rn = 1 ORDER BY prio, date_start DESC, id DESC LIMIT $2 OFFSET $3`
+	// The other statements of one general-filter request: the access check, the types and the filter block.
+	sessionSQL = `SELECT s.id, s.user_id, s.company_id, s.device_uuid, u.role, u.first_name, u.last_name, u.patronic_name,
+		u.mobile, c.biin, c.name AS company_name, c.email AS company_email
+		FROM sessions s JOIN users u ON u.id = s.user_id JOIN companies c ON c.id = s.company_id
+		WHERE s.id = $1 AND s.user_id = $2 AND s.revoked_at IS NULL AND u.active AND c.active`
+	typesSQL = `SELECT t.ref_key, t.title, t.instructions FROM vehicle_types t
+		WHERE t.id IN (SELECT v.vehicle_type_id FROM vehicles v WHERE v.company_id = $1) ORDER BY t.title, t.ref_key`
+	briefsSQL = `SELECT t.ref_key AS vehicle_type_code, v.guid, v.plate_number
+		FROM vehicles v JOIN vehicle_types t ON t.id = v.vehicle_type_id
+		WHERE v.company_id = $1 ORDER BY t.ref_key, v.plate_number, v.guid LIMIT $2`
+)
+
+// The service asks for one row more than the page (100) to know whether another page exists.
+const pageRows = 101
+
+// sqlStep is one statement with its arguments, computed per call (date ranges move with the clock).
+type sqlStep struct {
+	query string
+	args  func() []any
+}
+
+// sqlCaller runs the steps one after another and reads every row, as the service's handler would.
+func sqlCaller(db *sql.DB, steps ...sqlStep) func(context.Context) error {
+	return func(ctx context.Context) error {
+		for _, s := range steps {
+			if _, err := queryAll(ctx, db, s); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+func queryAll(ctx context.Context, db *sql.DB, s sqlStep) (int, error) {
+	rows, err := db.QueryContext(ctx, s.query, s.args()...)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return 0, err
+	}
+	vals, ptrs := make([]any, len(cols)), make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	n := 0
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, rows.Err()
+}
+
+// row is one line of the filter table.
+type row struct {
+	name      string
+	s         stats
+	size      int // bytes of one answer, for HTTP targets
+	hwm, peak int64
+	vsFiber   string
+	vsSQL     string
+}
+
+func runFilter(ctx context.Context, o options) error {
+	r, err := setup(ctx, o)
+	if err != nil {
+		return err
+	}
+	defer r.close()
+
+	logf("seeding %d companies, %d + %d vehicles, %d reports (%d for the big company)…",
+		o.companies, o.vehicles, (o.companies-1)*o.otherVehicles, o.totalReports, o.companyReports)
+	seeded, err := seedFilter(ctx, r)
+	if err != nil {
+		return fmt.Errorf("seed: %w", err)
+	}
+	logf("seeded in %s", seeded.total().Round(100*time.Millisecond))
+	token, err := r.login(ctx, benchBIIN(0))
+	if err != nil {
+		return fmt.Errorf("login: %w", err)
+	}
+
+	db, err := sql.Open("pgx", r.dbURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(32) // the service's pool size (internal/database)
+	db.SetMaxIdleConns(32)
+	var companyID, sessionID, userID int64
+	if err := db.QueryRowContext(ctx, `SELECT s.company_id, s.id, s.user_id FROM sessions s JOIN companies c ON c.id = s.company_id
+		WHERE c.biin = $1 AND s.revoked_at IS NULL ORDER BY s.id DESC LIMIT 1`, benchBIIN(0)).Scan(&companyID, &sessionID, &userID); err != nil {
+		return fmt.Errorf("find the bench session: %w", err)
+	}
+	fixed := func(args ...any) func() []any { return func() []any { return args } }
+	list := sqlStep{listAllSQL, fixed(companyID, pageRows, 0)}
+
+	fb, fbBase, err := startFiberBaseline(ctx, r.dir)
+	if err != nil {
+		return err
+	}
+	defer fb.stop()
+
+	client := newLoadClient(o.clients)
+	var rows []row
+	var fiberRate float64
+	logf("driving the bare Fiber baseline for %s…", o.duration)
+	{
+		rss := sampleRSS(fb.pid())
+		s := measure(ctx, o, getter(client, fbBase+"/baseline", token))
+		hwm, peak := rss.finish()
+		fiberRate = s.rate()
+		rows = append(rows, row{name: "baseline: bare Fiber GET /baseline (fixed JSON)", s: s, size: answerSize(ctx, client, fbBase+"/baseline", token), hwm: hwm, peak: peak})
+	}
+
+	targets := []struct {
+		path string
+		sql  []sqlStep
+		full []sqlStep // every statement of one request, when worth measuring
+	}{
+		{"/reports/general/filter/null/null/null", []sqlStep{list}, []sqlStep{
+			{sessionSQL, fixed(sessionID, userID)}, list, {typesSQL, fixed(companyID)}, {briefsSQL, fixed(companyID, 500)},
+		}},
+		{"/reports/general/filter/1/1m", []sqlStep{{listStatusSinceSQL, func() []any {
+			now := time.Now().UTC()
+			return []any{companyID, 1, now.AddDate(0, -1, 0), now, pageRows, 0}
+		}}}, nil},
+		{"/reports/vehicle/filter", []sqlStep{{byVehicleSQL, fixed(companyID, pageRows, 0)}}, nil},
+	}
+	var general row
+	for _, t := range targets {
+		if n, err := queryAll(ctx, db, t.sql[0]); err != nil || n == 0 {
+			return fmt.Errorf("SQL baseline of %s: %d rows, %v", t.path, n, err)
+		}
+		logf("driving raw SQL for %s…", t.path)
+		sqlStats := measure(ctx, o, sqlCaller(db, t.sql...))
+		rows = append(rows, row{name: "baseline: raw SQL, the list query of " + t.path, s: sqlStats})
+		if t.full != nil {
+			logf("driving raw SQL, every statement of %s…", t.path)
+			s := measure(ctx, o, sqlCaller(db, t.full...))
+			rows = append(rows, row{name: fmt.Sprintf("baseline: raw SQL, all %d statements of %s", len(t.full), t.path), s: s})
+		}
+
+		url := r.base + t.path
+		size := answerSize(ctx, client, url, token)
+		if size < 0 {
+			return fmt.Errorf("GET %s does not answer 200 (see %s)", t.path, filepath.Join(r.dir, "service.log"))
+		}
+		logf("driving the service: GET %s for %s…", t.path, o.duration)
+		rss := sampleRSS(r.svc.pid())
+		s := measure(ctx, o, getter(client, url, token))
+		hwm, peak := rss.finish()
+		svc := row{name: "service: GET " + t.path, s: s, size: size, hwm: hwm, peak: peak,
+			vsFiber: ratio(s.rate(), fiberRate), vsSQL: ratio(s.rate(), sqlStats.rate())}
+		rows = append(rows, svc)
+		if general.name == "" {
+			general = svc
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+
+	fmt.Printf("\nfilter: %d clients, %s per target after %s warm-up (at most %d requests); the big company has %d vehicles and %d of %d reports\n",
+		o.clients, o.duration, o.warmup, o.maxRequests, o.vehicles, o.companyReports, o.totalReports)
+	fmt.Printf("seeding took %s: 1C API (types, %d companies) %s, vehicles (SQL) %s, reports (SQL) %s, VACUUM ANALYZE %s\n\n",
+		seeded.total().Round(100*time.Millisecond), o.companies, seeded.api.Round(time.Millisecond),
+		seeded.vehicles.Round(time.Millisecond), seeded.reports.Round(time.Millisecond), seeded.analyze.Round(time.Millisecond))
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "target\treq/s\tp50\tp99\terrors\tanswer\tVmHWM\tmax VmRSS\t÷ fiber\t÷ sql\t")
+	for _, x := range rows {
+		size := "-"
+		if x.size > 0 {
+			size = fmt.Sprintf("%d B", x.size)
+		}
+		fmt.Fprintf(w, "%s\t%.0f\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t\n", x.name, x.s.rate(), ms(x.s.p50), ms(x.s.p99), x.s.errs,
+			size, mib(x.hwm), mib(x.peak), dash(x.vsFiber), dash(x.vsSQL))
+	}
+	w.Flush()
+	for _, x := range rows {
+		if x.s.firstErr != nil {
+			fmt.Printf("first error of %s: %v\n", x.name, x.s.firstErr)
+		}
+	}
+	fmt.Printf("\ntarget for %s: ≥ 5000 req/s and p99 < 20 ms at 64 clients, RSS < 100 MiB: %s\n", general.name,
+		verdict(general.s.rate() >= 5000 && general.s.p99 < 20*time.Millisecond && general.hwm < 100*1024 && general.s.errs == 0))
+	return nil
+}
+
+// answerSize GETs url once and returns the answer's size, or -1 when it is not a 200.
+func answerSize(ctx context.Context, client *http.Client, url, token string) int {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return -1
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := client.Do(req)
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return -1
+	}
+	return len(b)
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "NOT met"
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// fiberBaselineCmd is the hidden scenario that serves the bare Fiber route in a child process, so the
+// baseline runs beside the bench exactly as the service does.
+const fiberBaselineCmd = "fiber-baseline"
+
+func startFiberBaseline(ctx context.Context, dir string) (*proc, string, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, "", err
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, "", err
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	p, err := startProc(self, []string{fiberBaselineCmd, addr}, nil, filepath.Join(dir, "fiber.log"))
+	if err != nil {
+		return nil, "", err
+	}
+	if err := p.waitHTTP(ctx, "http://"+addr+"/baseline", 30*time.Second); err != nil {
+		p.stop()
+		return nil, "", err
+	}
+	return p, "http://" + addr, nil
+}
+
+// serveFiberBaseline answers GET /baseline with a small fixed JSON envelope until SIGTERM.
+func serveFiberBaseline(addr string) error {
+	app := fiber.New(fiber.Config{DisableStartupMessage: true})
+	answer := fiber.Map{"status": "ok", "data": fiber.Map{"code": 200, "message": "pong"}}
+	app.Get("/baseline", func(c *fiber.Ctx) error { return c.JSON(answer) })
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		_ = app.ShutdownWithTimeout(5 * time.Second)
+	}()
+	if err := app.Listen(addr); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}

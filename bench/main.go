@@ -1,0 +1,110 @@
+// Command bench measures the service against baselines taken in the same run: the report filter on a
+// database of a million reports, and concurrent video uploads to MinIO. See bench/README.md.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+const usage = `usage: go run ./bench <scenario> [flags]
+
+scenarios:
+  filter   the report filters of a company with 10,000 vehicles in 1,000,000 reports, at -c clients;
+           baselines: a bare Fiber route and the same list query over database/sql
+  upload   -uploads concurrent uploads of -mib MiB through POST /reports/upload to MinIO, -rounds times;
+           baseline: minio-go PutObject of the same files, in rounds alternating with the service's
+
+flags:`
+
+// options are the command line; every loop of the bench is bounded by them.
+type options struct {
+	clients     int
+	duration    time.Duration
+	warmup      time.Duration
+	maxRequests int
+
+	companies, vehicles, otherVehicles int
+	companyReports, totalReports       int
+
+	uploads, uploadMiB, rounds int
+
+	pgURL, s3URL, dbName, bucket, overlay, bin string
+	keep                                       bool
+}
+
+func (o options) uploadSize() int64 { return int64(o.uploadMiB) << 20 }
+
+func main() {
+	if len(os.Args) == 3 && os.Args[1] == fiberBaselineCmd {
+		if err := serveFiberBaseline(os.Args[2]); err != nil {
+			fmt.Fprintln(os.Stderr, "fiber baseline:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	var o options
+	fs := flag.NewFlagSet("bench", flag.ExitOnError)
+	fs.Usage = func() { fmt.Fprintln(os.Stderr, usage); fs.PrintDefaults() }
+	fs.IntVar(&o.clients, "c", 64, "concurrent clients (filter)")
+	fs.DurationVar(&o.duration, "d", 20*time.Second, "measured duration per target (filter)")
+	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured warm-up per target (filter)")
+	fs.IntVar(&o.maxRequests, "n", 2_000_000, "at most this many requests per target and phase (filter)")
+	fs.IntVar(&o.companies, "companies", 100, "companies, the first being the big one (filter)")
+	fs.IntVar(&o.vehicles, "vehicles", 10_000, "vehicles of the big company (filter)")
+	fs.IntVar(&o.otherVehicles, "other-vehicles", 100, "vehicles of each other company (filter)")
+	fs.IntVar(&o.companyReports, "reports", 100_000, "reports of the big company (filter)")
+	fs.IntVar(&o.totalReports, "total", 1_000_000, "reports in the database, all companies (filter)")
+	fs.IntVar(&o.uploads, "uploads", 8, "concurrent uploads, one report each (upload)")
+	fs.IntVar(&o.uploadMiB, "mib", 64, "size of each uploaded video in MiB (upload)")
+	fs.IntVar(&o.rounds, "rounds", 3, "rounds of raw then service uploads, alternating (upload)")
+	fs.StringVar(&o.pgURL, "pg", os.Getenv("FL_TEST_POSTGRES_URL"), "PostgreSQL URL the bench database is created from")
+	fs.StringVar(&o.s3URL, "s3", os.Getenv("FL_TEST_S3_URL"), "MinIO URL s3://KEY:SECRET@HOST:PORT/BUCKET?secure=false; its bucket is replaced by -bucket")
+	fs.StringVar(&o.dbName, "db", "fl_bench", "database to create, use and drop")
+	fs.StringVar(&o.bucket, "bucket", "fl-bench", "bucket to create, use and remove")
+	fs.StringVar(&o.overlay, "overlay", "", "go build -overlay file for the service build (stubs of packages being written)")
+	fs.StringVar(&o.bin, "bin", "", "run this service binary instead of building ./cmd/forteleasing (another branch, a profiling build)")
+	fs.BoolVar(&o.keep, "keep", false, "keep the database, bucket and working directory at the end")
+	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" {
+		fs.Usage()
+		os.Exit(2)
+	}
+	scenario := os.Args[1]
+	_ = fs.Parse(os.Args[2:])
+	if o.pgURL == "" || o.s3URL == "" {
+		fmt.Fprintln(os.Stderr, "bench: set -pg and -s3, or FL_TEST_POSTGRES_URL and FL_TEST_S3_URL (source /tmp/services.env)")
+		os.Exit(2)
+	}
+	if o.clients < 1 || o.duration <= 0 || o.maxRequests < 1 || o.uploads < 1 {
+		fmt.Fprintln(os.Stderr, "bench: -c, -d, -n and -uploads must be positive")
+		os.Exit(2)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	switch scenario {
+	case "filter":
+		err = runFilter(ctx, o)
+	case "upload":
+		err = runUpload(ctx, o)
+	default:
+		fs.Usage()
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		stop()
+		os.Exit(1) // the scenario has already stopped the service and cleaned up
+	}
+}
+
+// logf reports progress on stderr, so that stdout holds only the table.
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s  "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+}

@@ -1,0 +1,193 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// The vehicle types every seeded fleet uses; 1C's real keys are GUIDs like these.
+var benchTypes = []map[string]any{
+	{"ref_key": "b71e9ff8-1664-11ea-8dad-1831bf7dd029", "title": "Легковой автомобиль",
+		"instructions": []string{"Сфотографировать лобовое стекло", "Сфотографировать ВИН код", "Сфотографировать пробег"}},
+	{"ref_key": "b71ea040-1664-11ea-8dad-1831bf7dd029", "title": "Пассажирский транспорт",
+		"instructions": []string{"Сфотографировать салон", "Сфотографировать шины"}},
+	{"ref_key": "b71ea01f-1664-11ea-8dad-1831bf7dd029", "title": "Грузовой автомобиль", "instructions": []string{}},
+}
+
+// benchBIIN returns the i-th of a series of valid 12-digit BINs (the service checks the check digit).
+func benchBIIN(i int) string {
+	for n := 990100000000 + i*10; ; n++ {
+		s := fmt.Sprintf("%012d", n)[:11]
+		if d, ok := biinCheckDigit(s); ok {
+			return s + string(rune('0'+d))
+		}
+	}
+}
+
+// biinCheckDigit is Kazakhstan's BIN/IIN control digit (as auth.ValidBIIN checks it).
+func biinCheckDigit(first11 string) (int, bool) {
+	sum := 0
+	for i := range 11 {
+		sum += (i + 1) * int(first11[i]-'0')
+	}
+	if sum%11 != 10 {
+		return sum % 11, true
+	}
+	weights := [11]int{3, 4, 5, 6, 7, 8, 9, 10, 11, 1, 2}
+	sum = 0
+	for i := range 11 {
+		sum += weights[i] * int(first11[i]-'0')
+	}
+	return sum % 11, sum%11 != 10
+}
+
+func company(i int) map[string]any {
+	return map[string]any{
+		"biin": benchBIIN(i), "name": fmt.Sprintf("Бенч Лизинг %03d ТОО", i), "email": fmt.Sprintf("fleet%03d@bench.kz", i),
+		"director": map[string]any{"first_name": "Директор", "last_name": fmt.Sprintf("Бенч-%03d", i), "mobile": "+77010000000"},
+		"active":   true, "data_version": "1",
+	}
+}
+
+// seedTimes says how long each part of seeding took.
+type seedTimes struct{ api, vehicles, reports, analyze time.Duration }
+
+func (t seedTimes) total() time.Duration { return t.api + t.vehicles + t.reports + t.analyze }
+
+// seedFilter loads the filter scenario's data: companies and types through the 1C API as 1C would send
+// them, then vehicles and reports straight into PostgreSQL with INSERT … SELECT generate_series, which
+// takes a minute where a million 1C upserts would take an hour. Company 0 is the big one.
+func seedFilter(ctx context.Context, r *rig) (seedTimes, error) {
+	o := r.o
+	var t seedTimes
+	start := time.Now()
+	companies := make([]map[string]any, o.companies)
+	for i := range companies {
+		companies[i] = company(i)
+	}
+	if err := r.onec(ctx, "/1c/vehicle-types", benchTypes); err != nil {
+		return t, err
+	}
+	for i := 0; i < len(companies); i += 1000 {
+		if err := r.onec(ctx, "/1c/companies", companies[i:min(i+1000, len(companies))]); err != nil {
+			return t, err
+		}
+	}
+	t.api = time.Since(start)
+
+	db, err := sql.Open("pgx", r.dbURL)
+	if err != nil {
+		return t, err
+	}
+	defer db.Close()
+	var big int64
+	if err := db.QueryRowContext(ctx, `SELECT id FROM companies WHERE biin = $1`, benchBIIN(0)).Scan(&big); err != nil {
+		return t, fmt.Errorf("find the big company: %w", err)
+	}
+	others := o.companies - 1
+	otherVehicles := others * o.otherVehicles
+	otherReports := o.totalReports - o.companyReports
+	if others < 1 || otherReports < 0 || o.vehicles < 1 {
+		return t, fmt.Errorf("need -companies ≥ 2, -vehicles ≥ 1 and -total ≥ -reports")
+	}
+
+	// Vehicles: the big company's fleet, then o.otherVehicles for each other company; type by number.
+	step := time.Now()
+	const vehicleSQL = `
+		WITH c AS (SELECT id, row_number() OVER (ORDER BY id) - 1 AS n FROM companies WHERE %s),
+		     t AS (SELECT id, row_number() OVER (ORDER BY id) - 1 AS n FROM vehicle_types)
+		INSERT INTO vehicles (guid, company_id, vehicle_type_id, vin_code, plate_number, contract_number,
+			contract_date_end, data_version, created_at, updated_at)
+		SELECT lpad(c.id::text, 8, '0') || '-0000-4000-8000-' || lpad(g::text, 12, '0'),
+			c.id, t.id, 'XWB' || lpad(g::text, 14, '0'),
+			lpad((g %% 1000)::text, 3, '0') || chr(65 + g %% 26) || chr(65 + (g / 26) %% 26) || chr(65 + (g / 676) %% 26) || '02',
+			'№' || (g %% 700) || '/24 (ДЛ)', now() + (g %% 900) * interval '1 day', '1', now(), now()
+		FROM generate_series(0, $1 - 1) g
+		JOIN c ON c.n = g / $2
+		JOIN t ON t.n = g %% (SELECT count(*) FROM vehicle_types)`
+	if _, err := db.ExecContext(ctx, fmt.Sprintf(vehicleSQL, "id = $3"), o.vehicles, o.vehicles, big); err != nil {
+		return t, fmt.Errorf("insert vehicles: %w", err)
+	}
+	if _, err := db.ExecContext(ctx, fmt.Sprintf(vehicleSQL, "id <> $3"), otherVehicles, o.otherVehicles, big); err != nil {
+		return t, fmt.Errorf("insert vehicles: %w", err)
+	}
+	t.vehicles = time.Since(step)
+
+	// Reports: round-robin over the vehicles (which gives each its company), start dates spread over the
+	// last two years, statuses 1/2/3/4 at 10/10/70/10 % by a hash of the number so a vehicle gets a mix.
+	step = time.Now()
+	const reportSQL = `
+		WITH v AS (SELECT id, company_id, contract_number, row_number() OVER (ORDER BY id) - 1 AS n FROM vehicles WHERE %s),
+		     nv AS (SELECT count(*) AS n FROM v),
+		     s AS (SELECT g, abs(hashint8(g)::bigint) %% 10 AS h, now() - ((g * 40503) %% (730 * 86400)) * interval '1 second' AS start
+		           FROM generate_series($1::bigint, $1::bigint + $2 - 1) g)
+		INSERT INTO reports (ref_key, company_id, vehicle_id, report_number, contract_number, date_start, date_finish,
+			status_code, reject_reason, data_version, created_at, updated_at, change_seq)
+		SELECT '00000000-0000-4000-9000-' || lpad(s.g::text, 12, '0'), v.company_id, v.id, 'ОС-' || lpad(s.g::text, 8, '0'),
+			v.contract_number, s.start, s.start + interval '10 days',
+			CASE WHEN s.h = 0 THEN 1 WHEN s.h = 1 THEN 2 WHEN s.h = 9 THEN 4 ELSE 3 END,
+			CASE WHEN s.h = 9 THEN 'Не виден VIN-код' ELSE '' END, '1', s.start, s.start, s.g
+		FROM s JOIN v ON v.n = s.g %% (SELECT n FROM nv)`
+	if _, err := db.ExecContext(ctx, fmt.Sprintf(reportSQL, "company_id = $3"), 1, o.companyReports, big); err != nil {
+		return t, fmt.Errorf("insert reports: %w", err)
+	}
+	if _, err := db.ExecContext(ctx, fmt.Sprintf(reportSQL, "company_id <> $3"), o.companyReports+1, otherReports, big); err != nil {
+		return t, fmt.Errorf("insert reports: %w", err)
+	}
+	// Later changes (uploads, 1C decisions) must number after the seeded ones.
+	if _, err := db.ExecContext(ctx, `UPDATE change_counter SET value = (SELECT COALESCE(max(change_seq), 0) FROM reports)`); err != nil {
+		return t, err
+	}
+	t.reports = time.Since(step)
+
+	// What autovacuum would have done long before on a live database: statistics and visibility map.
+	step = time.Now()
+	for _, table := range []string{"companies", "vehicle_types", "vehicles", "reports"} {
+		if _, err := db.ExecContext(ctx, `VACUUM ANALYZE `+table); err != nil {
+			return t, err
+		}
+	}
+	t.analyze = time.Since(step)
+	return t, nil
+}
+
+// seedUpload loads one company with one vehicle and n reports waiting for a video, all through the 1C API.
+func seedUpload(ctx context.Context, r *rig, n int) (biin string, refKeys []string, err error) {
+	c := company(0)
+	biin = c["biin"].(string)
+	vehicle := map[string]any{
+		"vehicle_guid": "00000000-0000-4000-8000-000000000001", "biin": biin, "vehicle_type_code": benchTypes[0]["ref_key"],
+		"vin_code": "XWB00000000000001", "plate_number": "001AAA02", "contract_number": "№1/24 (ДЛ)",
+		"contract_date_end": "2030-01-01T00:00:00",
+	}
+	var reports []map[string]any
+	now := time.Now()
+	for i := range n {
+		ref := fmt.Sprintf("00000000-0000-4000-a000-%012d", i+1)
+		refKeys = append(refKeys, ref)
+		reports = append(reports, map[string]any{
+			"ref_key": ref, "report_number": fmt.Sprintf("ОС-%06d", i+1), "contract_number": "№1/24 (ДЛ)",
+			"vehicle_guid": vehicle["vehicle_guid"], "status_code": 1,
+			"date_start":  now.AddDate(0, 0, -1).Format("2006-01-02T15:04:05"),
+			"date_finish": now.AddDate(0, 0, 9).Format("2006-01-02T15:04:05"),
+		})
+	}
+	for _, step := range []struct {
+		path  string
+		items any
+	}{
+		{"/1c/vehicle-types", benchTypes}, {"/1c/companies", []map[string]any{c}}, {"/1c/vehicles", []map[string]any{vehicle}},
+	} {
+		if err := r.onec(ctx, step.path, step.items); err != nil {
+			return "", nil, err
+		}
+	}
+	for i := 0; i < len(reports); i += 1000 { // 1C sends at most 1000 items per call
+		if err := r.onec(ctx, "/1c/reports", reports[i:min(i+1000, len(reports))]); err != nil {
+			return "", nil, err
+		}
+	}
+	return biin, refKeys, nil
+}
