@@ -81,6 +81,10 @@ func (s *Store) upsertVehicleTypes(ctx context.Context, items []VehicleType, now
 	var res Result
 	err := s.db.InTx(ctx, func(tx *sqlx.Tx) error {
 		res = Result{}
+		// Types are part of every report list: a new change number tells the lists' caches.
+		if _, err := database.NextChange(ctx, tx); err != nil {
+			return err
+		}
 		for _, t := range items {
 			old, found, err := stored(ctx, tx, "vehicle_types", "ref_key", t.RefKey)
 			if err != nil {
@@ -116,6 +120,12 @@ func (s *Store) upsertVehicles(ctx context.Context, items []Vehicle, now time.Ti
 	var res Result
 	err := s.db.InTx(ctx, func(tx *sqlx.Tx) error {
 		res = Result{}
+		// Vehicles are part of every report list: a new change number tells the lists' caches, and
+		// stamps the reports of a vehicle that moved so the feed shows them under their new company.
+		seq, err := database.NextChange(ctx, tx)
+		if err != nil {
+			return err
+		}
 		var fields apperr.FieldList
 		for i, v := range items {
 			var companyID, typeID int64
@@ -154,7 +164,7 @@ func (s *Store) upsertVehicles(ctx context.Context, items []Vehicle, now time.Ti
 				return err
 			}
 			// A vehicle moved to another company takes its reports along (reports repeat company_id for indexing).
-			if _, err := tx.ExecContext(ctx, `UPDATE reports SET company_id = $2 WHERE vehicle_id = $1 AND company_id <> $2`, id, companyID); err != nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE reports SET company_id = $2, change_seq = $3 WHERE vehicle_id = $1 AND company_id <> $2`, id, companyID, seq); err != nil {
 				return err
 			}
 			res.Upserted++

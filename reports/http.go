@@ -33,11 +33,11 @@ func (h *Handler) general(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	a, err := h.svc.General(c.UserContext(), auth.CurrentPrincipal(c), f, page)
+	a, err := h.svc.GeneralJSON(c.UserContext(), auth.CurrentPrincipal(c), f, page)
 	if err != nil {
 		return err
 	}
-	return httpx.OK(c, a)
+	return httpx.OKEncoded(c, a)
 }
 
 func (h *Handler) byVehicle(c *fiber.Ctx) error {
@@ -49,11 +49,11 @@ func (h *Handler) byVehicle(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	a, err := h.svc.ByVehicle(c.UserContext(), auth.CurrentPrincipal(c), f, page)
+	a, err := h.svc.ByVehicleJSON(c.UserContext(), auth.CurrentPrincipal(c), f, page)
 	if err != nil {
 		return err
 	}
-	return httpx.OK(c, a)
+	return httpx.OKEncoded(c, a)
 }
 
 func (h *Handler) vehicle(c *fiber.Ctx) error {

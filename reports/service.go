@@ -4,8 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/hashicorp/golang-lru/v2/expirable"
-
 	"github.com/forteleasing/inspections/auth"
 )
 
@@ -32,12 +30,8 @@ type Service struct {
 	employees EmployeeLister
 	publicURL string
 	now       func() time.Time
-	// fleet caches each company's vehicle types and filter block: they change only when 1C sends
-	// vehicles or types, yet every list answer carries them. A change shows within fleetTTL.
-	fleet *expirable.LRU[int64, fleetBlocks]
+	cache     caches
 }
-
-const fleetTTL = 5 * time.Second
 
 type fleetBlocks struct {
 	types  map[string]TypeInfo
@@ -48,27 +42,7 @@ func NewService(store *Store, employees EmployeeLister, publicURL string, now fu
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{store: store, employees: employees, publicURL: publicURL, now: now,
-		fleet: expirable.NewLRU[int64, fleetBlocks](4096, nil, fleetTTL)}
-}
-
-// fleetOf returns the company's types (with instructions) and filter block, from the cache when fresh.
-// Callers must not modify what they get.
-func (s *Service) fleetOf(ctx context.Context, p auth.Principal) (fleetBlocks, error) {
-	if b, ok := s.fleet.Get(p.CompanyID); ok {
-		return b, nil
-	}
-	types, _, err := s.store.types(ctx, p.CompanyID, 0)
-	if err != nil {
-		return fleetBlocks{}, err
-	}
-	filter, err := s.filterBlock(ctx, p)
-	if err != nil {
-		return fleetBlocks{}, err
-	}
-	b := fleetBlocks{types: types, filter: filter}
-	s.fleet.Add(p.CompanyID, b)
-	return b, nil
+	return &Service{store: store, employees: employees, publicURL: publicURL, now: now, cache: newCaches()}
 }
 
 // GeneralAnswer is the answer of the general filter.
@@ -112,8 +86,30 @@ func nextOffset[T any](rows []T, page resolvedFilter) ([]T, *int) {
 	return rows[:page.Limit-1], &n
 }
 
+// GeneralJSON is General encoded, from the answer cache while the company's reports are unchanged.
+func (s *Service) GeneralJSON(ctx context.Context, p auth.Principal, f Filter, page Page) ([]byte, error) {
+	return s.cachedJSON(ctx, answerKey{kind: 'g', companyID: p.CompanyID, filter: f, page: page}, func(version int64) (any, error) {
+		return s.general(ctx, p, f, page, version)
+	})
+}
+
+// ByVehicleJSON is ByVehicle encoded, from the answer cache while the company's reports are unchanged.
+func (s *Service) ByVehicleJSON(ctx context.Context, p auth.Principal, f Filter, page Page) ([]byte, error) {
+	return s.cachedJSON(ctx, answerKey{kind: 'v', companyID: p.CompanyID, filter: f, page: page}, func(version int64) (any, error) {
+		return s.byVehicle(ctx, p, f, page, version)
+	})
+}
+
 // General lists the company's reports for the general filter.
 func (s *Service) General(ctx context.Context, p auth.Principal, f Filter, page Page) (GeneralAnswer, error) {
+	version, err := s.store.listsVersion(ctx)
+	if err != nil {
+		return GeneralAnswer{}, err
+	}
+	return s.general(ctx, p, f, page, version)
+}
+
+func (s *Service) general(ctx context.Context, p auth.Principal, f Filter, page Page, version int64) (GeneralAnswer, error) {
 	rf, err := s.resolve(ctx, p, f, page)
 	if err != nil {
 		return GeneralAnswer{}, err
@@ -123,7 +119,7 @@ func (s *Service) General(ctx context.Context, p auth.Principal, f Filter, page 
 		return GeneralAnswer{}, err
 	}
 	rows, next := nextOffset(rows, rf)
-	fleet, err := s.fleetOf(ctx, p)
+	fleet, err := s.fleetOf(ctx, p, version)
 	if err != nil {
 		return GeneralAnswer{}, err
 	}
@@ -174,6 +170,14 @@ type VehicleAnswer struct {
 
 // ByVehicle lists one row per vehicle with its most important report.
 func (s *Service) ByVehicle(ctx context.Context, p auth.Principal, f Filter, page Page) (VehicleAnswer, error) {
+	version, err := s.store.listsVersion(ctx)
+	if err != nil {
+		return VehicleAnswer{}, err
+	}
+	return s.byVehicle(ctx, p, f, page, version)
+}
+
+func (s *Service) byVehicle(ctx context.Context, p auth.Principal, f Filter, page Page, version int64) (VehicleAnswer, error) {
 	rf, err := s.resolve(ctx, p, f, page)
 	if err != nil {
 		return VehicleAnswer{}, err
@@ -183,7 +187,7 @@ func (s *Service) ByVehicle(ctx context.Context, p auth.Principal, f Filter, pag
 		return VehicleAnswer{}, err
 	}
 	rows, next := nextOffset(rows, rf)
-	fleet, err := s.fleetOf(ctx, p)
+	fleet, err := s.fleetOf(ctx, p, version)
 	if err != nil {
 		return VehicleAnswer{}, err
 	}

@@ -83,6 +83,15 @@ const reportColumns = `r.id, r.ref_key, r.report_number, r.contract_number, r.da
 
 const reportJoins = `FROM reports r JOIN vehicles v ON v.id = r.vehicle_id JOIN vehicle_types t ON t.id = v.vehicle_type_id`
 
+// listsVersion is the change counter (migration 00004): every write to a report, and every 1C batch of
+// vehicles or vehicle types, takes its next number, so an answer built at this value is current while
+// the value stays.
+func (s *Store) listsVersion(ctx context.Context) (int64, error) {
+	var v int64
+	err := s.db.GetContext(ctx, &v, `SELECT value FROM change_counter WHERE id = 1`)
+	return v, err
+}
+
 // list returns the company's reports, newest date_start first.
 func (s *Store) list(ctx context.Context, companyID int64, f resolvedFilter) ([]reportRow, error) {
 	q := scoped(companyID, f)

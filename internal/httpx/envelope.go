@@ -57,22 +57,42 @@ func Respond(c *fiber.Ctx, status int, message string, payload any) error {
 	return c.Send(body)
 }
 
+// OKEncoded is OK for a payload already encoded as a JSON object (a cached answer): it is spliced in
+// as it is, not encoded again.
+func OKEncoded(c *fiber.Ctx, object []byte) error {
+	body, err := spliceEnvelope("ok", fiber.StatusOK, "success", object)
+	if err != nil {
+		return err
+	}
+	c.Status(fiber.StatusOK).Set(fiber.HeaderContentType, fiber.MIMEApplicationJSONCharsetUTF8)
+	return c.Send(body)
+}
+
 func envelope(state string, status int, message string, payload any) ([]byte, error) {
+	if payload == nil {
+		return spliceEnvelope(state, status, message, nil)
+	}
+	rest, err := json.Marshal(payload)
+	if err != nil {
+		return nil, fmt.Errorf("httpx: marshal payload: %w", err)
+	}
+	return spliceEnvelope(state, status, message, rest)
+}
+
+// spliceEnvelope writes the envelope with object's fields (a JSON object, or nil) after message and code.
+func spliceEnvelope(state string, status int, message string, object []byte) ([]byte, error) {
 	var buf bytes.Buffer
+	buf.Grow(64 + len(object))
 	buf.WriteString(`{"status":`)
 	writeJSON(&buf, state)
 	buf.WriteString(`,"data":{"message":`)
 	writeJSON(&buf, message)
 	buf.WriteString(`,"code":`)
 	buf.WriteString(strconv.Itoa(status))
-	if payload != nil {
-		rest, err := json.Marshal(payload)
-		if err != nil {
-			return nil, fmt.Errorf("httpx: marshal payload: %w", err)
-		}
-		rest = bytes.TrimSpace(rest)
-		if len(rest) < 2 || rest[0] != '{' {
-			return nil, fmt.Errorf("httpx: payload %T is not a JSON object", payload)
+	if object != nil {
+		rest := bytes.TrimSpace(object)
+		if len(rest) < 2 || rest[0] != '{' || rest[len(rest)-1] != '}' {
+			return nil, fmt.Errorf("httpx: payload is not a JSON object")
 		}
 		if len(rest) > 2 {
 			buf.WriteByte(',')

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
-	"github.com/hashicorp/golang-lru/v2/expirable"
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sony/gobreaker/v2"
 )
@@ -67,7 +67,7 @@ type guard struct {
 	configured bool
 	opts       Options
 	breaker    *gobreaker.CircuitBreaker[struct{}]
-	cache      *expirable.LRU[string, cached]
+	cache      *lru.Cache[string, cached] // age checked on read: expirable.LRU's reaper can panic (golang-lru#181)
 	metrics    *metrics
 	secrets    []string
 }
@@ -75,6 +75,7 @@ type guard struct {
 type cached struct {
 	value any
 	err   error
+	at    time.Time
 }
 
 // callerGone marks an attempt cut short by the caller's own context; the breaker ignores it.
@@ -101,7 +102,7 @@ func newGuard(provider string, configured bool, opts Options, secrets ...string)
 		IsExcluded:   func(err error) bool { return errors.As(err, new(callerGone)) || unsent(err) },
 	})
 	if opts.CacheSize > 0 {
-		g.cache = expirable.NewLRU[string, cached](opts.CacheSize, nil, opts.CacheTTL)
+		g.cache, _ = lru.New[string, cached](opts.CacheSize) // errs only for a size < 1
 	}
 	return g
 }
@@ -124,7 +125,7 @@ func run[T any](ctx context.Context, g *guard, o callOpts, fn func(ctx context.C
 		return zero, err
 	}
 	if o.cacheKey != "" && g.cache != nil {
-		if c, ok := g.cache.Get(o.op + ":" + o.cacheKey); ok {
+		if c, ok := g.cache.Get(o.op + ":" + o.cacheKey); ok && time.Since(c.at) < g.opts.CacheTTL {
 			if c.err != nil {
 				return zero, c.err
 			}
@@ -179,7 +180,7 @@ func run[T any](ctx context.Context, g *guard, o callOpts, fn func(ctx context.C
 	}
 	g.metrics.record(g.provider, o.op, err, start)
 	if o.cacheKey != "" && g.cache != nil && (err == nil || errors.Is(err, ErrNotFound)) {
-		g.cache.Add(o.op+":"+o.cacheKey, cached{value: v, err: err})
+		g.cache.Add(o.op+":"+o.cacheKey, cached{value: v, err: err, at: time.Now()})
 	}
 	if err != nil {
 		return zero, err

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// listed finds ref in a general or vehicle-select answer and returns its item (nil when absent).
+func listed(a answer, ref string) map[string]any {
+	reports, _ := a.data()["reports"].(map[string]any)
+	for _, part := range []string{"important", "general"} {
+		items, _ := reports[part].([]any)
+		for _, it := range items {
+			if m := it.(map[string]any); m["ref_key"] == ref {
+				return m
+			}
+		}
+	}
+	return nil
+}
+
+// The lists are served from a cache; every change 1C or the app makes must show in the very next answer.
+func TestReports_ListsShowEveryChangeAtOnce(t *testing.T) {
+	eachDialect(t, func(t *testing.T, ta *testApp) {
+		bin := ta.login(demoBIN, director("cache-bin")).str("access_token")
+		iin := ta.login(demoIIN, director("cache-iin")).str("access_token")
+		general := func(tok string) answer {
+			t.Helper()
+			a := ta.get("/reports/general/filter", tok)
+			wantStatus(t, a, 200, "")
+			return a
+		}
+		status := func(tok, ref string) any {
+			t.Helper()
+			if it := listed(general(tok), ref); it != nil {
+				return it["status_code"]
+			}
+			return nil
+		}
+		if status(bin, taskRef) != 1.0 {
+			t.Fatal("the demo task is not listed with status 1")
+		}
+		ta.get("/reports/vehicle/filter", bin) // warm both caches
+
+		// An upload.
+		wantStatus(t, ta.upload(bin, meta(taskRef), makeMP4(2048), false), 201, "")
+		if s := status(bin, taskRef); s != 2.0 {
+			t.Fatalf("after upload: status %v, want 2", s)
+		}
+		// A decision.
+		wantStatus(t, ta.jsonDo(http.MethodPost, "/1c/reports/"+taskRef+"/decision",
+			map[string]any{"status_code": 4, "reject_reason": "Темно"}, onecAuth()...), 200, "")
+		if it := listed(general(bin), taskRef); it == nil || it["status_code"] != 4.0 || it["reject_reason"] != "Темно" {
+			t.Fatalf("after rejection: %v", it)
+		}
+		// A new task from 1C.
+		wantStatus(t, ta.jsonDo(http.MethodPut, "/1c/reports", []any{map[string]any{"ref_key": "cache-new", "report_number": "77",
+			"vehicle_guid": binVehicle, "date_start": "2099-01-01T00:00:00", "date_finish": "2099-01-08T00:00:00", "status_code": 1}},
+			onecAuth()...), 200, "")
+		if status(bin, "cache-new") != 1.0 {
+			t.Fatal("a new task is not listed at once")
+		}
+		// A new plate: in the items and in the filter block.
+		wantStatus(t, ta.jsonDo(http.MethodPut, "/1c/vehicles", []any{map[string]any{"vehicle_guid": binVehicle, "biin": demoBIN,
+			"vehicle_type_code": carType, "plate_number": "999ZZZ02"}}, onecAuth()...), 200, "")
+		a := general(bin)
+		if it := listed(a, "cache-new"); it == nil || it["plate_number"] != "999ZZZ02" {
+			t.Fatalf("after a plate change: %v", it)
+		}
+		if !strings.Contains(string(a.raw), `"plate_number":"999ZZZ02"`) || !strings.Contains(string(ta.get("/reports/vehicle/filter", bin).raw), "999ZZZ02") {
+			t.Fatal("the filter block or the vehicle filter kept the old plate")
+		}
+		// The vehicle moves to the other company: its reports leave the first company's lists at once.
+		if status(iin, "cache-new") != nil {
+			t.Fatal("the other company sees the task before the move")
+		}
+		wantStatus(t, ta.jsonDo(http.MethodPut, "/1c/vehicles", []any{map[string]any{"vehicle_guid": binVehicle, "biin": demoIIN,
+			"vehicle_type_code": carType, "plate_number": "999ZZZ02"}}, onecAuth()...), 200, "")
+		if status(bin, "cache-new") != nil || status(bin, taskRef) != nil {
+			t.Fatal("the old company still lists the moved vehicle's reports")
+		}
+		if strings.Contains(string(ta.get("/reports/vehicle/filter", bin).raw), binVehicle) {
+			t.Fatal("the old company's vehicle filter still lists the moved vehicle")
+		}
+		if status(iin, "cache-new") != 1.0 {
+			t.Fatal("the new company does not list the moved vehicle's task")
+		}
+	})
+}
