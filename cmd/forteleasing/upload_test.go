@@ -403,3 +403,22 @@ func TestUpload_SweeperRemovesOnlyOrphans(t *testing.T) {
 		}
 	})
 }
+
+func TestUpload_RefusedBeforeTheBodyIsReadAnswersCleanly(t *testing.T) {
+	ta := newTestApp(t, "")
+	// A bad token is refused before the handler reads the video: the unread megabyte must not be
+	// taken for the next request on the connection.
+	a := ta.upload("not-a-token", meta(taskRef), makeMP4(1<<20), false)
+	wantStatus(t, a, 401, "")
+	if s := ta.reportStatus(t, taskRef); s != 1 {
+		t.Fatalf("report status %d", s)
+	}
+}
+
+func TestOneC_RefusedCredentialsWithALargeBatchAnswerCleanly(t *testing.T) {
+	ta := newTestApp(t, "")
+	big := strings.Repeat(`{"biin":"000000000000","name":"x"},`, 20000)
+	a := ta.do(http.MethodPut, "/1c/companies", strings.NewReader("["+strings.TrimSuffix(big, ",")+"]"),
+		"Content-Type", "application/json", "Authorization", "Basic d3Jvbmc6d3Jvbmc=")
+	wantStatus(t, a, 401, "")
+}

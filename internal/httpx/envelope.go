@@ -14,6 +14,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/forteleasing/inspections/internal/apperr"
+	"github.com/forteleasing/inspections/internal/database"
 )
 
 // statusOf is the only place where error codes become HTTP statuses.
@@ -134,6 +135,9 @@ func ErrorHandler(log *slog.Logger) fiber.ErrorHandler {
 				retryAfter = int(math.Ceil(ae.RetryAfter.Seconds()))
 				c.Set(fiber.HeaderRetryAfter, strconv.Itoa(retryAfter))
 			}
+		case database.IsUnavailable(err):
+			status, code, message, retryAfter = fiber.StatusServiceUnavailable, string(apperr.Unavailable), "the database is unavailable; retry shortly", 1
+			c.Set(fiber.HeaderRetryAfter, "1")
 		case errors.As(err, &fe):
 			status, message = fe.Code, fe.Message
 			if cd, ok := codeOfStatus[fe.Code]; ok {
@@ -143,6 +147,11 @@ func ErrorHandler(log *slog.Logger) fiber.ErrorHandler {
 			}
 		}
 
+		// A request refused before its streamed body was read (a bad token, bad 1C credentials, the
+		// database down): the rest of the body must not be parsed as the next request on the connection.
+		if c.Request().IsBodyStream() {
+			c.Context().SetConnectionClose()
+		}
 		reqID := RequestID(c)
 		if status >= 500 {
 			if status == fiber.StatusInternalServerError {

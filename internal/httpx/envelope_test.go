@@ -3,10 +3,13 @@ package httpx
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http/httptest"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -50,12 +53,15 @@ func TestErrors_BecomeEnvelopesWithTheMappedStatus(t *testing.T) {
 			return f.Err(apperr.Invalid, "bad")
 		})
 		app.Get("/plain", func(*fiber.Ctx) error { return io.EOF })
+		app.Get("/dbdown", func(*fiber.Ctx) error {
+			return fmt.Errorf("load: %w", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED})
+		})
 	})
 	for path, want := range map[string]struct {
 		status int
 		code   string
 	}{
-		"/panic": {500, "internal"}, "/db": {500, "internal"}, "/plain": {500, "internal"},
+		"/panic": {500, "internal"}, "/db": {500, "internal"}, "/plain": {500, "internal"}, "/dbdown": {503, "unavailable"},
 		"/conflict": {409, "report_not_awaiting_video"}, "/limited": {429, "rate_limited"}, "/fields": {400, "invalid"},
 		"/nowhere": {404, "not_found"},
 	} {
