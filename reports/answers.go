@@ -26,7 +26,7 @@ const (
 )
 
 type answerKey struct {
-	kind      byte // 'g' general filter, 'v' vehicle filter
+	kind      byte // 'g' general filter, 'v' vehicle filter, 'o' the login answer's blocks
 	companyID int64
 	filter    Filter
 	page      Page
@@ -35,7 +35,8 @@ type answerKey struct {
 type cachedAnswer struct {
 	version int64
 	built   time.Time
-	body    []byte
+	body    []byte            // the whole answer
+	parts   []json.RawMessage // or its blocks, for the login answer
 }
 
 type fleetEntry struct {
@@ -68,27 +69,49 @@ func (s *Service) fresh(entryVersion int64, built time.Time, version int64) bool
 	return entryVersion == version && s.now().Sub(built) < cacheTTL
 }
 
-// cachedJSON returns the answer for key as JSON, building it with build when the cached one is missing
-// or older than the counter. The counter is read before building, so a change racing the build only
-// makes the next request build again.
-func (s *Service) cachedJSON(ctx context.Context, key answerKey, build func(version int64) (any, error)) ([]byte, error) {
+// cached returns the entry for key, building it with build when the cached one is missing or older
+// than the counter. The counter is read before building, so a change racing the build only makes the
+// next request build again.
+func (s *Service) cached(ctx context.Context, key answerKey, build func(version int64) (cachedAnswer, error)) (cachedAnswer, error) {
 	version, err := s.store.listsVersion(ctx)
 	if err != nil {
-		return nil, err
+		return cachedAnswer{}, err
 	}
 	if c, ok := s.cache.answers.Get(key); ok && s.fresh(c.version, c.built, version) {
-		return c.body, nil
+		return c, nil
 	}
-	a, err := build(version)
+	c, err := build(version)
 	if err != nil {
-		return nil, err
+		return cachedAnswer{}, err
 	}
-	body, err := json.Marshal(a)
+	c.version, c.built = version, s.now()
+	s.cache.answers.Add(key, c)
+	return c, nil
+}
+
+// encoded is an entry whose body is v, for cached's build functions.
+func encoded(v any, err error) (cachedAnswer, error) {
 	if err != nil {
-		return nil, fmt.Errorf("reports: encode answer: %w", err)
+		return cachedAnswer{}, err
 	}
-	s.cache.answers.Add(key, cachedAnswer{version: version, built: s.now(), body: body})
-	return body, nil
+	body, err := json.Marshal(v)
+	if err != nil {
+		return cachedAnswer{}, fmt.Errorf("reports: encode answer: %w", err)
+	}
+	return cachedAnswer{body: body}, nil
+}
+
+// encodedParts is an entry holding each of vs encoded.
+func encodedParts(vs ...any) (cachedAnswer, error) {
+	c := cachedAnswer{parts: make([]json.RawMessage, len(vs))}
+	for i, v := range vs {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return cachedAnswer{}, fmt.Errorf("reports: encode answer: %w", err)
+		}
+		c.parts[i] = b
+	}
+	return c, nil
 }
 
 // fleetOf returns the company's types (with instructions) and filter block as of version, from the

@@ -88,16 +88,18 @@ func nextOffset[T any](rows []T, page resolvedFilter) ([]T, *int) {
 
 // GeneralJSON is General encoded, from the answer cache while the company's reports are unchanged.
 func (s *Service) GeneralJSON(ctx context.Context, p auth.Principal, f Filter, page Page) ([]byte, error) {
-	return s.cachedJSON(ctx, answerKey{kind: 'g', companyID: p.CompanyID, filter: f, page: page}, func(version int64) (any, error) {
-		return s.general(ctx, p, f, page, version)
+	c, err := s.cached(ctx, answerKey{kind: 'g', companyID: p.CompanyID, filter: f, page: page}, func(version int64) (cachedAnswer, error) {
+		return encoded(s.general(ctx, p, f, page, version))
 	})
+	return c.body, err
 }
 
 // ByVehicleJSON is ByVehicle encoded, from the answer cache while the company's reports are unchanged.
 func (s *Service) ByVehicleJSON(ctx context.Context, p auth.Principal, f Filter, page Page) ([]byte, error) {
-	return s.cachedJSON(ctx, answerKey{kind: 'v', companyID: p.CompanyID, filter: f, page: page}, func(version int64) (any, error) {
-		return s.byVehicle(ctx, p, f, page, version)
+	c, err := s.cached(ctx, answerKey{kind: 'v', companyID: p.CompanyID, filter: f, page: page}, func(version int64) (cachedAnswer, error) {
+		return encoded(s.byVehicle(ctx, p, f, page, version))
 	})
+	return c.body, err
 }
 
 // General lists the company's reports for the general filter.
@@ -245,13 +247,21 @@ func (s *Service) Vehicle(ctx context.Context, p auth.Principal, guid string, pa
 	return SelectAnswer{Reports: s.items(rows), Info: Info{ByVehicleTypeCode: types, This: this}, NextOffset: next}, nil
 }
 
-// Overview fills the login answer's blocks: the newest reports, the types, the filter, and for the director the employees.
+// Overview fills the login answer's blocks: the newest reports, the types, the filter, and for the
+// director the employees. The first three come encoded from the answer cache (json.RawMessage).
 func (s *Service) Overview(ctx context.Context, p auth.Principal) (auth.Dashboard, error) {
-	g, err := s.General(ctx, p, Filter{}, Page{Limit: DefaultLimit})
+	page := Page{Limit: DefaultLimit}
+	c, err := s.cached(ctx, answerKey{kind: 'o', companyID: p.CompanyID, page: page}, func(version int64) (cachedAnswer, error) {
+		g, err := s.general(ctx, p, Filter{}, page, version)
+		if err != nil {
+			return cachedAnswer{}, err
+		}
+		return encodedParts(g.Reports, g.Info, g.Filter)
+	})
 	if err != nil {
 		return auth.Dashboard{}, err
 	}
-	d := auth.Dashboard{Reports: g.Reports, Info: g.Info, Filter: g.Filter}
+	d := auth.Dashboard{Reports: c.parts[0], Info: c.parts[1], Filter: c.parts[2]}
 	if p.IsDirector() && s.employees != nil {
 		if d.Employees, err = s.employees.ListAny(ctx, p.CompanyID); err != nil {
 			return auth.Dashboard{}, err
