@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -200,7 +203,20 @@ func TestFaults_PostgreSQLRestartDuringTraffic(t *testing.T) {
 	if a := ta.get("/reports/general/filter", token); a.code != 200 {
 		t.Fatalf("after PostgreSQL came back: %d %s", a.code, a.raw)
 	}
+	// Every refused upload, retried with its key, is stored exactly once, including those whose commit
+	// reached PostgreSQL just before the connection broke.
+	for _, o := range outcomes {
+		if o.kind == "upload" && o.code == 503 {
+			wantStatus(t, ta.upload(token, meta(o.ref), makeMP4(256<<10), false, "Idempotency-Key", "k-"+o.ref), 201, "")
+		}
+	}
 	checkConsistent(t, direct, ta.app.media, outcomes)
+	if n := ta.count(t, `SELECT count(*) FROM reports WHERE report_number = ref_key AND status_code = 2`); n != countKind(outcomes, "upload") {
+		t.Errorf("%d tasks submitted, %d uploads tried", n, countKind(outcomes, "upload"))
+	}
+	if n := ta.count(t, `SELECT count(*) FROM uploads u JOIN reports r ON r.id = u.report_id WHERE r.report_number = r.ref_key`); n != countKind(outcomes, "upload") {
+		t.Errorf("%d upload rows for %d uploads", n, countKind(outcomes, "upload"))
+	}
 }
 
 func TestFaults_MinIOStoppedAndStartedDuringUploads(t *testing.T) {
@@ -241,5 +257,34 @@ func TestFaults_MinIOStoppedAndStartedDuringUploads(t *testing.T) {
 	// Every refused upload was retried once it was back, so every task has its video now.
 	if n := ta.count(t, `SELECT count(*) FROM reports WHERE report_number = ref_key AND status_code = 2`); n != countKind(outcomes, "upload") {
 		t.Errorf("%d tasks submitted, %d uploads tried", n, countKind(outcomes, "upload"))
+	}
+}
+
+func TestReadiness_RedWhilePostgreSQLIsDownGreenAfter(t *testing.T) {
+	u, err := url.Parse(dbtest.PostgresURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := startProxy(t, u.Host, 1<<40)
+	u.Host = p.ln.Addr().String()
+	ta := newTestApp(t, u.String())
+	ready := func() (int, string) {
+		resp, err := ta.app.http.Test(httptest.NewRequest(http.MethodGet, "/readyz", nil), -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := ready(); code != 200 {
+		t.Fatalf("ready: %d %s", code, body)
+	}
+	p.cut()
+	if code, body := ready(); code != 503 || !strings.Contains(body, `"database"`) || strings.Contains(body, `"database":"ok"`) {
+		t.Fatalf("with PostgreSQL down: %d %s", code, body)
+	}
+	p.reopen(t)
+	if code, body := ready(); code != 200 {
+		t.Fatalf("after PostgreSQL came back: %d %s", code, body)
 	}
 }
