@@ -16,6 +16,7 @@ import (
 
 	"github.com/forteleasing/inspections/auth"
 	"github.com/forteleasing/inspections/employees"
+	"github.com/forteleasing/inspections/internal/apidocs"
 	"github.com/forteleasing/inspections/internal/config"
 	"github.com/forteleasing/inspections/internal/database"
 	"github.com/forteleasing/inspections/internal/httpx"
@@ -143,6 +144,7 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, d deps) (a *
 		},
 	}
 	ops.Routes(a.http, checks)
+	apidocs.Routes(a.http)
 	a.http.Use(bodyLimits())
 	onecHTTP := onec.NewHandler(a.onec, cfg.OneCUser, cfg.OneCPassword)
 	onecHTTP.Routes(a.http)
