@@ -96,18 +96,3 @@ func TestParseBasicLogin_Rejects(t *testing.T) {
 		}
 	}
 }
-
-func FuzzParseBasicLogin(f *testing.F) {
-	f.Add(basic("200940026146-123456789012349", "0588"))
-	f.Add(basic(b64("200940026146||1"), b64("1234")))
-	f.Add("Basic ")
-	f.Fuzz(func(t *testing.T, header string) {
-		got, ok := ParseBasicLogin(header, 4)
-		if !ok {
-			return
-		}
-		if len(got.BIIN) != 12 || !allDigits(got.BIIN) || len(got.OTP) != 4 || !allDigits(got.OTP) || got.IMEI == "" {
-			t.Fatalf("accepted malformed login %+v from %q", got, header)
-		}
-	})
-}
