@@ -9,6 +9,9 @@ type Principal struct {
 	Role       int
 	SessionID  int64
 	DeviceUUID string
+	// ChangeCounter is the report change counter (migration 00004) as of the access check, read in the
+	// same round trip so the report lists' cache needs no query of its own; 0 when not read.
+	ChangeCounter int64
 }
 
 // IsDirector reports whether the caller is the company's director (the "admin" of the app).
@@ -19,5 +22,6 @@ func (p Principal) identity() Identity {
 }
 
 func principalOf(ss session) Principal {
-	return Principal{UserID: ss.UserID, CompanyID: ss.CompanyID, BIIN: ss.BIIN, Role: ss.Role, SessionID: ss.ID, DeviceUUID: ss.DeviceUUID}
+	return Principal{UserID: ss.UserID, CompanyID: ss.CompanyID, BIIN: ss.BIIN, Role: ss.Role, SessionID: ss.ID, DeviceUUID: ss.DeviceUUID,
+		ChangeCounter: ss.ChangeCounter}
 }

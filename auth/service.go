@@ -299,6 +299,9 @@ func (s *Service) Refresh(ctx context.Context, raw string) (Session, error) {
 	rtp, parent := c.RTP, row
 	for i := 0; i < maxGraceChain; i++ {
 		child, err := s.store.childToken(ctx, parent.ID)
+		if errors.Is(err, errNoRefresh) {
+			return Session{}, errRefreshRejected // a rotated token without a child: nothing to hand back
+		}
 		if err != nil {
 			return Session{}, err
 		}

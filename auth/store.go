@@ -206,6 +206,8 @@ type session struct {
 	BIIN         string `db:"biin"`
 	CompanyName  string `db:"company_name"`
 	CompanyEmail string `db:"company_email"`
+	// ChangeCounter is read with the access check (liveSession) only; see Principal.ChangeCounter.
+	ChangeCounter int64 `db:"change_counter"`
 }
 
 const sessionColumns = `s.id, s.user_id, s.company_id, s.device_uuid, u.role, u.first_name, u.last_name, u.patronic_name,
@@ -214,7 +216,7 @@ const sessionColumns = `s.id, s.user_id, s.company_id, s.device_uuid, u.role, u.
 // liveSession loads a session only while it, its user and its company are all active.
 func (s *Store) liveSession(ctx context.Context, sessionID, userID int64) (session, error) {
 	var ss session
-	err := s.db.GetContext(ctx, &ss, `SELECT `+sessionColumns+`
+	err := s.db.GetContext(ctx, &ss, `SELECT `+sessionColumns+`, (SELECT value FROM change_counter WHERE id = 1) AS change_counter
 		FROM sessions s JOIN users u ON u.id = s.user_id JOIN companies c ON c.id = s.company_id
 		WHERE s.id = $1 AND s.user_id = $2 AND s.revoked_at IS NULL AND u.active AND c.active`, sessionID, userID)
 	if database.IsNoRows(err) {

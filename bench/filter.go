@@ -37,7 +37,7 @@ const (
 		WHERE rn = 1 ORDER BY prio, date_start DESC, id DESC LIMIT $2 OFFSET $3`
 	// The other statements of one general-filter request: the access check, the types and the filter block.
 	sessionSQL = `SELECT s.id, s.user_id, s.company_id, s.device_uuid, u.role, u.first_name, u.last_name, u.patronic_name,
-		u.mobile, c.biin, c.name AS company_name, c.email AS company_email
+		u.mobile, c.biin, c.name AS company_name, c.email AS company_email, (SELECT value FROM change_counter WHERE id = 1) AS change_counter
 		FROM sessions s JOIN users u ON u.id = s.user_id JOIN companies c ON c.id = s.company_id
 		WHERE s.id = $1 AND s.user_id = $2 AND s.revoked_at IS NULL AND u.active AND c.active`
 	typesSQL = `SELECT t.ref_key, t.title, t.instructions FROM vehicle_types t

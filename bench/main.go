@@ -17,6 +17,8 @@ const usage = `usage: go run ./bench <scenario> [flags]
 scenarios:
   filter   the report filters of a company with 10,000 vehicles in 1,000,000 reports, at -c clients;
            baselines: a bare Fiber route and the same list query over database/sql
+  suite    one table: login, refresh, general and vehicle filter, 1C feed and upload, each next to its
+           same-run baseline (bare Fiber route, raw SQL, raw minio-go PutObject)
   upload   -uploads concurrent uploads of -mib MiB through POST /reports/upload to MinIO, -rounds times;
            baseline: minio-go PutObject of the same files, in rounds alternating with the service's
 
@@ -34,8 +36,8 @@ type options struct {
 
 	uploads, uploadMiB, rounds int
 
-	pgURL, s3URL, dbName, bucket, overlay, bin string
-	keep                                       bool
+	pgURL, s3URL, dbName, bucket, overlay, bin, pprofDir string
+	keep                                                 bool
 }
 
 func (o options) uploadSize() int64 { return int64(o.uploadMiB) << 20 }
@@ -69,6 +71,7 @@ func main() {
 	fs.StringVar(&o.bucket, "bucket", "fl-bench", "bucket to create, use and remove")
 	fs.StringVar(&o.overlay, "overlay", "", "go build -overlay file for the service build (stubs of packages being written)")
 	fs.StringVar(&o.bin, "bin", "", "run this service binary instead of building ./cmd/forteleasing (another branch, a profiling build)")
+	fs.StringVar(&o.pprofDir, "pprof", "", "write a CPU profile of the service during each service target of suite into this directory")
 	fs.BoolVar(&o.keep, "keep", false, "keep the database, bucket and working directory at the end")
 	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" {
 		fs.Usage()
@@ -93,6 +96,8 @@ func main() {
 		err = runFilter(ctx, o)
 	case "upload":
 		err = runUpload(ctx, o)
+	case "suite":
+		err = runSuite(ctx, o)
 	default:
 		fs.Usage()
 		os.Exit(2)

@@ -39,7 +39,9 @@ type rig struct {
 	s3URL  string // the bench bucket
 	svc    *proc
 	base   string // http://127.0.0.1:PORT of the service
+	admin  string // http://127.0.0.1:PORT of its admin address (metrics, pprof)
 	client *http.Client
+	closed bool
 }
 
 // setup builds the service, gives it a fresh database and bucket and starts it.
@@ -76,8 +78,14 @@ func setup(ctx context.Context, o options, extraEnv ...string) (*rig, error) {
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	r.base = "http://" + addr
+	adminPort, err := freePort()
+	if err != nil {
+		r.close()
+		return nil, err
+	}
+	r.admin = fmt.Sprintf("http://127.0.0.1:%d", adminPort)
 	env := append([]string{
-		"FL_ADDR=" + addr, "FL_PUBLIC_URL=" + r.base, "FL_DATA_DIR=" + filepath.Join(dir, "data"),
+		"FL_ADDR=" + addr, "FL_ADMIN_ADDR=" + strings.TrimPrefix(r.admin, "http://"), "FL_PUBLIC_URL=" + r.base, "FL_DATA_DIR=" + filepath.Join(dir, "data"),
 		"FL_DATABASE_URL=" + r.dbURL, "FL_MEDIA_URL=" + r.s3URL, "FL_MAIL_URL=file://" + filepath.Join(dir, "outbox"),
 		"FL_JWT_SECRET=" + jwtSecret, "FL_ONEC_USER=" + onecUser, "FL_ONEC_PASSWORD=" + onecPass,
 		"FL_ACCESS_TTL=2h", "FL_OTP_COOLDOWN=1ms", "FL_OTP_HOURLY_PER_BIN=1000", "FL_OTP_HOURLY_PER_IP=1000",
@@ -158,6 +166,10 @@ func missingOnly(src, path string) (string, []string, error) {
 
 // close stops the service and, unless -keep, drops the database, the bucket and the working directory.
 func (r *rig) close() {
+	if r.closed {
+		return
+	}
+	r.closed = true
 	if r.svc != nil {
 		if err := r.svc.stop(); err != nil {
 			fmt.Fprintf(os.Stderr, "bench: service: %v (log: %s)\n", err, filepath.Join(r.dir, "service.log"))
@@ -355,4 +367,33 @@ func emptyBucket(ctx context.Context, s3URL string, remove bool) error {
 		return c.RemoveBucket(ctx, bucket)
 	}
 	return nil
+}
+
+// profile fetches a CPU profile of the service over the next d (after a delay) into path, in the background.
+func (r *rig) profile(ctx context.Context, delay, d time.Duration, path string) {
+	go func() {
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			return
+		}
+		url := fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", r.admin, max(1, int(d.Seconds())))
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			logf("pprof: %v", err)
+			return
+		}
+		defer resp.Body.Close()
+		f, err := os.Create(path)
+		if err != nil {
+			logf("pprof: %v", err)
+			return
+		}
+		defer f.Close()
+		_, _ = io.Copy(f, resp.Body)
+	}()
 }

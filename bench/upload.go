@@ -78,31 +78,71 @@ func (u *uploadResult) round(n int, size int64, send func(i int) error) {
 	u.rounds = append(u.rounds, fmt.Sprintf("%.0f", float64(int64(n)*size)/1e6/wall.Seconds()))
 }
 
+// uploadOutcome is what measureUploads measured.
+type uploadOutcome struct {
+	raw, svc   uploadResult
+	stored     int
+	rssBefore  int64
+	minioHost  string
+	serviceLog string
+}
+
 func runUpload(ctx context.Context, o options) error {
+	up, err := measureUploads(ctx, o)
+	if err != nil {
+		return err
+	}
+	size, n := o.uploadSize(), o.uploads
+	raw, svc := up.raw, up.svc
+	fmt.Printf("\nupload: %d concurrent uploads of %d MiB (ftyp + random mdat) to MinIO at %s, %d alternating rounds; MB = 10^6 bytes\n\n",
+		n, size>>20, up.minioHost, o.rounds)
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "path\ttotal MB/s\tMB/s per round\twall\terrors\tVmHWM\tmax VmRSS\t÷ raw\t")
+	fmt.Fprintf(w, "baseline: minio-go PutObject\t%.1f\t%s\t%s\t%d\t-\t-\t-\t\n",
+		raw.mbps(), strings.Join(raw.rounds, " "), raw.wall.Round(time.Millisecond), raw.errs)
+	fmt.Fprintf(w, "service: POST /reports/upload\t%.1f\t%s\t%s\t%d\t%s\t%s\t%s\t\n", svc.mbps(), strings.Join(svc.rounds, " "),
+		svc.wall.Round(time.Millisecond), svc.errs, mib(svc.hwm), mib(svc.peak), ratio(svc.mbps(), raw.mbps()))
+	w.Flush()
+	for name, res := range map[string]uploadResult{"raw": raw, "service": svc} {
+		if res.firstErr != nil {
+			fmt.Printf("first error of %s: %v\n", name, res.firstErr)
+		}
+	}
+	fmt.Printf("\nthe service stored %d of %d videos at full size under videos/\n", up.stored, n*len(svc.rounds))
+	fmt.Printf("target: service/raw ≥ 0.8 and service VmHWM < 100 MiB during the uploads: %s\n",
+		verdict(svc.errs == 0 && raw.errs == 0 && svc.mbps() >= 0.8*raw.mbps() && svc.hwm < 100*1024))
+	if svc.errs > 0 {
+		fmt.Printf("service log: %s\n", up.serviceLog)
+	}
+	return nil
+}
+
+// measureUploads starts its own service and alternates raw PutObject rounds with rounds through the service.
+func measureUploads(ctx context.Context, o options) (*uploadOutcome, error) {
 	size, n := o.uploadSize(), o.uploads
 	if size < 64 || o.rounds < 1 {
-		return fmt.Errorf("-mib and -rounds must be positive")
+		return nil, fmt.Errorf("-mib and -rounds must be positive")
 	}
 	r, err := setup(ctx, o, fmt.Sprintf("FL_UPLOAD_MAX_BYTES=%d", max(size, 64<<20)))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer r.close()
 	biin, refKeys, err := seedUpload(ctx, r, n*o.rounds)
 	if err != nil {
-		return fmt.Errorf("seed: %w", err)
+		return nil, fmt.Errorf("seed: %w", err)
 	}
 	token, err := r.login(ctx, biin)
 	if err != nil {
-		return fmt.Errorf("login: %w", err)
+		return nil, fmt.Errorf("login: %w", err)
 	}
 	mc, bucket, err := minioFor(r.s3URL)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := mc.MakeBucket(ctx, bucket, minio.MakeBucketOptions{}); err != nil {
 		if ok, _ := mc.BucketExists(ctx, bucket); !ok { // the service usually created it already
-			return fmt.Errorf("make bucket: %w", err)
+			return nil, fmt.Errorf("make bucket: %w", err)
 		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(o.rounds)*10*time.Minute)
@@ -137,27 +177,8 @@ func runUpload(ctx context.Context, o options) error {
 		}
 	}
 
-	fmt.Printf("\nupload: %d concurrent uploads of %d MiB (ftyp + random mdat) to MinIO at %s, %d alternating rounds; MB = 10^6 bytes\n\n",
-		n, size>>20, mc.EndpointURL().Host, o.rounds)
-	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "path\ttotal MB/s\tMB/s per round\twall\terrors\tVmHWM\tmax VmRSS\t÷ raw\t")
-	fmt.Fprintf(w, "baseline: minio-go PutObject\t%.1f\t%s\t%s\t%d\t-\t-\t-\t\n",
-		raw.mbps(), strings.Join(raw.rounds, " "), raw.wall.Round(time.Millisecond), raw.errs)
-	fmt.Fprintf(w, "service: POST /reports/upload\t%.1f\t%s\t%s\t%d\t%s\t%s\t%s\t\n", svc.mbps(), strings.Join(svc.rounds, " "),
-		svc.wall.Round(time.Millisecond), svc.errs, mib(svc.hwm), mib(svc.peak), ratio(svc.mbps(), raw.mbps()))
-	w.Flush()
-	for name, res := range map[string]uploadResult{"raw": raw, "service": svc} {
-		if res.firstErr != nil {
-			fmt.Printf("first error of %s: %v\n", name, res.firstErr)
-		}
-	}
-	fmt.Printf("\nthe service stored %d of %d videos at full size under videos/\n", stored, n*len(svc.rounds))
-	fmt.Printf("target: service/raw ≥ 0.8 and service VmHWM < 100 MiB during the uploads: %s\n",
-		verdict(svc.errs == 0 && raw.errs == 0 && svc.mbps() >= 0.8*raw.mbps() && svc.hwm < 100*1024))
-	if svc.errs > 0 {
-		fmt.Printf("service log: %s\n", filepath.Join(r.dir, "service.log"))
-	}
-	return nil
+	return &uploadOutcome{raw: raw, svc: svc, stored: stored, rssBefore: rss.before, minioHost: mc.EndpointURL().Host,
+		serviceLog: filepath.Join(r.dir, "service.log")}, nil
 }
 
 // postUpload sends one multipart upload as the app does: the form fields first, then the file, with an exact

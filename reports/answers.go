@@ -9,6 +9,7 @@ import (
 	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/forteleasing/inspections/auth"
+	"github.com/forteleasing/inspections/internal/httpx"
 )
 
 // The list answers and the fleet blocks inside them are cached against the change counter: every
@@ -35,7 +36,7 @@ type answerKey struct {
 type cachedAnswer struct {
 	version int64
 	built   time.Time
-	body    []byte            // the whole answer
+	answer  *httpx.Prepared   // the whole answer, ready to send
 	parts   []json.RawMessage // or its blocks, for the login answer
 }
 
@@ -72,10 +73,13 @@ func (s *Service) fresh(entryVersion int64, built time.Time, version int64) bool
 // cached returns the entry for key, building it with build when the cached one is missing or older
 // than the counter. The counter is read before building, so a change racing the build only makes the
 // next request build again.
-func (s *Service) cached(ctx context.Context, key answerKey, build func(version int64) (cachedAnswer, error)) (cachedAnswer, error) {
-	version, err := s.store.listsVersion(ctx)
-	if err != nil {
-		return cachedAnswer{}, err
+func (s *Service) cached(ctx context.Context, p auth.Principal, key answerKey, build func(version int64) (cachedAnswer, error)) (cachedAnswer, error) {
+	version := p.ChangeCounter // read with the access check
+	if version == 0 {
+		var err error
+		if version, err = s.store.listsVersion(ctx); err != nil {
+			return cachedAnswer{}, err
+		}
 	}
 	if c, ok := s.cache.answers.Get(key); ok && s.fresh(c.version, c.built, version) {
 		return c, nil
@@ -89,8 +93,8 @@ func (s *Service) cached(ctx context.Context, key answerKey, build func(version 
 	return c, nil
 }
 
-// encoded is an entry whose body is v, for cached's build functions.
-func encoded(v any, err error) (cachedAnswer, error) {
+// prepared is an entry holding v as a ready answer, for cached's build functions.
+func prepared(v any, err error) (cachedAnswer, error) {
 	if err != nil {
 		return cachedAnswer{}, err
 	}
@@ -98,7 +102,11 @@ func encoded(v any, err error) (cachedAnswer, error) {
 	if err != nil {
 		return cachedAnswer{}, fmt.Errorf("reports: encode answer: %w", err)
 	}
-	return cachedAnswer{body: body}, nil
+	p, err := httpx.Prepare(body)
+	if err != nil {
+		return cachedAnswer{}, err
+	}
+	return cachedAnswer{answer: p}, nil
 }
 
 // encodedParts is an entry holding each of vs encoded.

@@ -4,6 +4,7 @@ import (
 	"strconv"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/utils"
 
 	"github.com/forteleasing/inspections/auth"
 	"github.com/forteleasing/inspections/internal/apperr"
@@ -24,8 +25,11 @@ func (h *Handler) Routes(r fiber.Router, requireUser fiber.Handler) {
 	r.Get("/reports/vehicle/select/:vehicle_guid", requireUser, h.vehicle)
 }
 
+// The filter's strings outlive the request as answer-cache keys, so they are copied out of Fiber's
+// reused buffers (utils.CopyString) before parsing.
+
 func (h *Handler) general(c *fiber.Ctx) error {
-	f, err := ParseFilter(c.Params("*"), true)
+	f, err := ParseFilter(utils.CopyString(c.Params("*")), true)
 	if err != nil {
 		return err
 	}
@@ -33,15 +37,15 @@ func (h *Handler) general(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	a, err := h.svc.GeneralJSON(c.UserContext(), auth.CurrentPrincipal(c), f, page)
+	a, err := h.svc.GeneralPrepared(c.UserContext(), auth.CurrentPrincipal(c), f, page)
 	if err != nil {
 		return err
 	}
-	return httpx.OKEncoded(c, a)
+	return httpx.SendPrepared(c, a)
 }
 
 func (h *Handler) byVehicle(c *fiber.Ctx) error {
-	f, err := ParseFilter(c.Params("*"), false)
+	f, err := ParseFilter(utils.CopyString(c.Params("*")), false)
 	if err != nil {
 		return err
 	}
@@ -49,11 +53,11 @@ func (h *Handler) byVehicle(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	a, err := h.svc.ByVehicleJSON(c.UserContext(), auth.CurrentPrincipal(c), f, page)
+	a, err := h.svc.ByVehiclePrepared(c.UserContext(), auth.CurrentPrincipal(c), f, page)
 	if err != nil {
 		return err
 	}
-	return httpx.OKEncoded(c, a)
+	return httpx.SendPrepared(c, a)
 }
 
 func (h *Handler) vehicle(c *fiber.Ctx) error {

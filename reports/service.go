@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/forteleasing/inspections/auth"
+	"github.com/forteleasing/inspections/internal/httpx"
 )
 
 // Paging limits of every list.
@@ -86,20 +87,20 @@ func nextOffset[T any](rows []T, page resolvedFilter) ([]T, *int) {
 	return rows[:page.Limit-1], &n
 }
 
-// GeneralJSON is General encoded, from the answer cache while the company's reports are unchanged.
-func (s *Service) GeneralJSON(ctx context.Context, p auth.Principal, f Filter, page Page) ([]byte, error) {
-	c, err := s.cached(ctx, answerKey{kind: 'g', companyID: p.CompanyID, filter: f, page: page}, func(version int64) (cachedAnswer, error) {
-		return encoded(s.general(ctx, p, f, page, version))
+// GeneralPrepared is General ready to send, from the answer cache while the counter stands.
+func (s *Service) GeneralPrepared(ctx context.Context, p auth.Principal, f Filter, page Page) (*httpx.Prepared, error) {
+	c, err := s.cached(ctx, p, answerKey{kind: 'g', companyID: p.CompanyID, filter: f, page: page}, func(version int64) (cachedAnswer, error) {
+		return prepared(s.general(ctx, p, f, page, version))
 	})
-	return c.body, err
+	return c.answer, err
 }
 
-// ByVehicleJSON is ByVehicle encoded, from the answer cache while the company's reports are unchanged.
-func (s *Service) ByVehicleJSON(ctx context.Context, p auth.Principal, f Filter, page Page) ([]byte, error) {
-	c, err := s.cached(ctx, answerKey{kind: 'v', companyID: p.CompanyID, filter: f, page: page}, func(version int64) (cachedAnswer, error) {
-		return encoded(s.byVehicle(ctx, p, f, page, version))
+// ByVehiclePrepared is ByVehicle ready to send, from the answer cache while the counter stands.
+func (s *Service) ByVehiclePrepared(ctx context.Context, p auth.Principal, f Filter, page Page) (*httpx.Prepared, error) {
+	c, err := s.cached(ctx, p, answerKey{kind: 'v', companyID: p.CompanyID, filter: f, page: page}, func(version int64) (cachedAnswer, error) {
+		return prepared(s.byVehicle(ctx, p, f, page, version))
 	})
-	return c.body, err
+	return c.answer, err
 }
 
 // General lists the company's reports for the general filter.
@@ -251,7 +252,7 @@ func (s *Service) Vehicle(ctx context.Context, p auth.Principal, guid string, pa
 // director the employees. The first three come encoded from the answer cache (json.RawMessage).
 func (s *Service) Overview(ctx context.Context, p auth.Principal) (auth.Dashboard, error) {
 	page := Page{Limit: DefaultLimit}
-	c, err := s.cached(ctx, answerKey{kind: 'o', companyID: p.CompanyID, page: page}, func(version int64) (cachedAnswer, error) {
+	c, err := s.cached(ctx, p, answerKey{kind: 'o', companyID: p.CompanyID, page: page}, func(version int64) (cachedAnswer, error) {
 		g, err := s.general(ctx, p, Filter{}, page, version)
 		if err != nil {
 			return cachedAnswer{}, err

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"time"
 
@@ -234,6 +235,10 @@ func (a *app) adminServer() *http.Server {
 	health := adaptor.FiberApp(a.http)
 	mux.Handle("/healthz", health)
 	mux.Handle("/readyz", health)
+	// Profiles for the operator (and go run ./bench -pprof): the admin address is loopback by default.
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	a.log.Info("admin listening", "addr", a.cfg.AdminAddr)
 	return &http.Server{Addr: a.cfg.AdminAddr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 }

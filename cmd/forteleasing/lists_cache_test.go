@@ -1,7 +1,11 @@
 package main
 
 import (
+	"bytes"
+	"compress/gzip"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 )
@@ -87,4 +91,34 @@ func TestReports_ListsShowEveryChangeAtOnce(t *testing.T) {
 			t.Fatal("the new company does not list the moved vehicle's task")
 		}
 	})
+}
+
+func TestReports_ListsAreServedGzippedToClientsThatAskForIt(t *testing.T) {
+	ta := newTestApp(t, "")
+	tok := ta.login(demoBIN, director("gzip")).str("access_token")
+	for _, path := range []string{"/reports/general/filter", "/reports/vehicle/filter/null/1y"} {
+		plain := ta.get(path, tok)
+		req := httptest.NewRequest(http.MethodGet, path, nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Accept-Encoding", "br;q=1.0, gzip;q=0.8")
+		resp, err := ta.app.http.Test(req, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Header.Get("Content-Encoding") != "gzip" || !strings.Contains(resp.Header.Get("Vary"), "Accept-Encoding") {
+			t.Fatalf("%s: Content-Encoding %q, Vary %q", path, resp.Header.Get("Content-Encoding"), resp.Header.Get("Vary"))
+		}
+		zr, err := gzip.NewReader(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		unzipped, err := io.ReadAll(zr)
+		if err != nil || !bytes.Equal(unzipped, plain.raw) {
+			t.Fatalf("%s: the gzip answer differs from the plain one (%v)", path, err)
+		}
+		req.Header.Set("Accept-Encoding", "gzip;q=0, identity")
+		if resp, _ := ta.app.http.Test(req, -1); resp.Header.Get("Content-Encoding") != "" {
+			t.Fatalf("%s: gzip sent to a client that refused it", path)
+		}
+	}
 }

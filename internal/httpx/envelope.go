@@ -4,12 +4,14 @@ package httpx
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math"
 	"strconv"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -58,8 +60,8 @@ func Respond(c *fiber.Ctx, status int, message string, payload any) error {
 	return c.Send(body)
 }
 
-// OKEncoded is OK for a payload already encoded as a JSON object (a cached answer): it is spliced in
-// as it is, not encoded again.
+// OKEncoded is OK for a payload already encoded as a JSON object: it is spliced in as it is, not
+// encoded (and re-validated) again.
 func OKEncoded(c *fiber.Ctx, object []byte) error {
 	body, err := spliceEnvelope("ok", fiber.StatusOK, "success", object)
 	if err != nil {
@@ -67,6 +69,54 @@ func OKEncoded(c *fiber.Ctx, object []byte) error {
 	}
 	c.Status(fiber.StatusOK).Set(fiber.HeaderContentType, fiber.MIMEApplicationJSONCharsetUTF8)
 	return c.Send(body)
+}
+
+// Prepared is a 200 answer built once and sent many times (a cached list): the whole envelope, and
+// its gzip form for clients that accept it (the mobile app's HTTP stack does). Never modify it.
+type Prepared struct {
+	plain, gzipped []byte
+}
+
+// Prepare wraps object (a JSON object) in the success envelope and compresses it.
+func Prepare(object []byte) (*Prepared, error) {
+	body, err := spliceEnvelope("ok", fiber.StatusOK, "success", object)
+	if err != nil {
+		return nil, err
+	}
+	var zb bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&zb, gzip.BestSpeed)
+	if _, err := zw.Write(body); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return &Prepared{plain: body, gzipped: zb.Bytes()}, nil
+}
+
+// SendPrepared answers 200 with p, gzip-encoded when the client accepts gzip. Nothing is copied.
+func SendPrepared(c *fiber.Ctx, p *Prepared) error {
+	c.Status(fiber.StatusOK).Set(fiber.HeaderContentType, fiber.MIMEApplicationJSONCharsetUTF8)
+	c.Vary(fiber.HeaderAcceptEncoding)
+	if acceptsGzip(c.Get(fiber.HeaderAcceptEncoding)) {
+		c.Set(fiber.HeaderContentEncoding, "gzip")
+		c.Response().SetBodyRaw(p.gzipped)
+		return nil
+	}
+	c.Response().SetBodyRaw(p.plain)
+	return nil
+}
+
+// acceptsGzip reads Accept-Encoding well enough for real clients: gzip listed without q=0.
+func acceptsGzip(header string) bool {
+	for _, part := range strings.Split(header, ",") {
+		name, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.EqualFold(strings.TrimSpace(name), "gzip") || strings.TrimSpace(name) == "*" {
+			q := strings.ReplaceAll(strings.TrimSpace(params), " ", "")
+			return q != "q=0" && q != "q=0.0" && q != "q=0.00" && q != "q=0.000"
+		}
+	}
+	return false
 }
 
 func envelope(state string, status int, message string, payload any) ([]byte, error) {
