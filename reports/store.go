@@ -247,8 +247,8 @@ type uploadRow struct {
 
 // commitUpload switches the report to "sent" and records the upload in one transaction. It fails with
 // a conflict when the report left status 1 or 4 meanwhile, e.g. because a concurrent upload won.
-func (s *Store) commitUpload(ctx context.Context, refKey string, u uploadRow) error {
-	return s.db.InTx(ctx, func(tx *sqlx.Tx) error {
+func (s *Store) commitUpload(ctx context.Context, refKey string, u uploadRow) (uploadID int64, err error) {
+	err = s.db.InTx(ctx, func(tx *sqlx.Tx) error {
 		seq, err := database.NextChange(ctx, tx)
 		if err != nil {
 			return err
@@ -271,8 +271,12 @@ func (s *Store) commitUpload(ctx context.Context, refKey string, u uploadRow) er
 		if err != nil {
 			return err
 		}
+		if err := tx.GetContext(ctx, &uploadID, `SELECT id FROM uploads WHERE object_key = $1`, u.ObjectKey); err != nil {
+			return err
+		}
 		return database.RecordEvent(ctx, tx, u.ReportID, StatusSent, "", fmt.Sprintf("user:%d", u.UploaderID), u.CreatedAt)
 	})
+	return uploadID, err
 }
 
 var errNotUploadable = apperr.New(apperr.Conflict, "report_not_awaiting_video", "this report does not wait for a video (only status 1 or 4 does)")

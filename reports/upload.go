@@ -38,6 +38,7 @@ type Uploads struct {
 
 // Committed describes an upload that is now part of its report.
 type Committed struct {
+	UploadID  int64
 	CompanyID int64
 	RefKey    string
 	ObjectKey string
@@ -199,10 +200,10 @@ func (u *Uploads) Commit(ctx context.Context, p auth.Principal, m UploadMeta, s 
 	if idempotencyKey != "" {
 		row.IdempotencyKey = &idempotencyKey
 	}
-	err := u.store.commitUpload(ctx, m.RefKey, row)
+	uploadID, err := u.store.commitUpload(ctx, m.RefKey, row)
 	if err == nil {
 		if u.OnCommitted != nil {
-			u.OnCommitted(ctx, Committed{CompanyID: p.CompanyID, RefKey: m.RefKey, ObjectKey: s.Key, Size: s.Size})
+			u.OnCommitted(ctx, Committed{UploadID: uploadID, CompanyID: p.CompanyID, RefKey: m.RefKey, ObjectKey: s.Key, Size: s.Size})
 		}
 		return nil
 	}

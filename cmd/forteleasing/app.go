@@ -28,6 +28,8 @@ import (
 	"github.com/forteleasing/inspections/onec"
 	"github.com/forteleasing/inspections/reports"
 	"github.com/forteleasing/inspections/vehicles"
+	"github.com/forteleasing/inspections/vehicles/provider"
+	"github.com/forteleasing/inspections/vehicles/vincheck"
 )
 
 // Body limits per kind of route; the server-wide cap is the upload route's.
@@ -49,6 +51,7 @@ type app struct {
 	authHTTP *auth.Handler
 	push     *push.Dispatcher
 	metrics  *ops.Metrics
+	vin      *vincheck.Service
 }
 
 // pushSender sends through FCM when credentials are configured, and only logs otherwise.
@@ -62,7 +65,8 @@ func pushSender(ctx context.Context, cfg config.Config, log *slog.Logger) (push.
 
 // deps replaces parts that talk to the outside world; tests point them at local peers.
 type deps struct {
-	pushSender push.Sender // nil: from FL_FCM_CREDENTIALS
+	pushSender push.Sender                     // nil: from FL_FCM_CREDENTIALS
+	vinRetry   func(attempt int) time.Duration // nil: River's backoff between VIN check tries
 }
 
 func open(ctx context.Context, cfg config.Config, log *slog.Logger, d deps) (a *app, err error) {
@@ -101,7 +105,23 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, d deps) (a *
 	}
 	a.media = store
 	a.uploads = reports.NewUploads(reports.NewStore(db), store, cfg.UploadMaxBytes, now, log)
-	a.uploads.OnCommitted = func(_ context.Context, u reports.Committed) { a.metrics.UploadBytes.Add(float64(u.Size)) }
+
+	popts := provider.Options{Registerer: a.metrics.Registry}
+	okpock := provider.NewOkpock(cfg.Providers.Okpock, popts)
+	odometer := provider.NewOdometer(cfg.Providers.Odometer, popts)
+	checker := vincheck.NewChecker(vincheck.Providers{
+		Lookup: provider.NewChain(okpock, provider.NewRegnum(cfg.Providers.Regnum, popts)), Okpock: okpock, Odometer: odometer,
+	}, now)
+	if a.vin, err = vincheck.Open(ctx, db, checker, vincheck.Options{DatabaseURL: cfg.DatabaseURL, Logger: log, Now: now, RetryDelay: d.vinRetry}); err != nil {
+		return nil, err
+	}
+	a.uploads.OnCommitted = func(ctx context.Context, u reports.Committed) {
+		a.metrics.UploadBytes.Add(float64(u.Size))
+		// After the commit, and never failing the upload: a lost enqueue is found by the reconciler.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		a.vin.Enqueue(ctx, u.UploadID)
+	}
 
 	sender := d.pushSender
 	if sender == nil {
@@ -118,7 +138,7 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, d deps) (a *
 		},
 	})
 	a.onec = onec.NewService(onec.NewStore(db), onec.Options{
-		Now: now, Videos: store, Notifier: onec.NewPushNotifier(authStore, a.push, log),
+		Now: now, Videos: store, Checks: a.vin, Notifier: onec.NewPushNotifier(authStore, a.push, log),
 	})
 
 	a.http = httpx.NewApp(log, httpx.AppOptions{BodyLimit: int(cfg.UploadMaxBytes) + 1<<20, ProxyHeader: cfg.ProxyHeader, StreamRequestBody: true})
@@ -156,6 +176,7 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, d deps) (a *
 	vehiclesHTTP := vehicles.NewHandler(vehicles.NewStore(db))
 	vehiclesHTTP.Routes(a.http)
 	vehiclesHTTP.QRRoutes(a.http, onecHTTP.RequireOneC)
+	vincheck.NewHandler(a.vin, cfg.Providers.VAGVIN.CallbackSecret).Routes(a.http, onecHTTP.RequireOneC)
 	if disk, ok := store.(*media.Disk); ok {
 		media.DownloadRoutes(a.http, disk)
 	}
@@ -190,6 +211,10 @@ func (a *app) run(ctx context.Context) error {
 // (uploads included) finish within the deadline, drain the push queue, stop the workers.
 func (a *app) serve(ctx context.Context, ln net.Listener) error {
 	a.push.Start(ctx)
+	if err := a.vin.Start(ctx); err != nil {
+		return fmt.Errorf("vin checks: %w", err)
+	}
+	go a.every(ctx, time.Minute, "queue unchecked uploads", a.vin.Reconcile)
 	go a.every(ctx, time.Hour, "purge OTP ledgers", a.auth.PurgeLedgers)
 	go a.every(ctx, 15*time.Minute, "sweep orphaned videos", func(ctx context.Context) error {
 		n, err := a.uploads.SweepOrphans(ctx, time.Hour)
@@ -222,6 +247,9 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 	}
 	drain, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	if err := a.vin.Stop(drain); err != nil {
+		a.log.Warn("vin checks: stop", "err", err)
+	}
 	return a.push.Close(drain)
 }
 
@@ -260,6 +288,9 @@ func (a *app) every(ctx context.Context, interval time.Duration, name string, fn
 }
 
 func (a *app) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = a.vin.Stop(ctx) // already stopped after serve; running in tests
 	if err := a.db.Close(); err != nil {
 		a.log.Error("close database", "err", err)
 	}

@@ -74,6 +74,9 @@ func newTestAppWith(t testing.TB, dbURL string, d deps, extraEnv ...string) *tes
 	}
 	t.Cleanup(a.close)
 	a.push.Start(context.Background())
+	if err := a.vin.Start(context.Background()); err != nil {
+		t.Fatalf("vin checks: %v", err)
+	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()

@@ -259,6 +259,12 @@ func TestOpenAPI_RealAnswersMatchTheirSchemas(t *testing.T) {
 		check("POST", "/1c/reports/{ref_key}/decision", ta.jsonDo(http.MethodPost, "/1c/reports/"+taskRef+"/decision", map[string]any{"status_code": 3}, onecAuth()...))
 		check("POST", "/1c/reports/{ref_key}/decision", ta.jsonDo(http.MethodPost, "/1c/reports/none/decision", map[string]any{"status_code": 3}, onecAuth()...))
 
+		// VIN checks (no registry configured here: not_configured) and the VAG callback (no secret: 404).
+		check("POST", "/1c/vehicles/{vehicle_guid}/check", ta.do(http.MethodPost, "/1c/vehicles/"+binVehicle+"/check", nil, onecAuth()...))
+		check("POST", "/1c/vehicles/{vehicle_guid}/check", ta.do(http.MethodPost, "/1c/vehicles/nope/check", nil, onecAuth()...))
+		check("POST", "/1c/vehicles/{vehicle_guid}/check", ta.do(http.MethodPost, "/1c/vehicles/nope/check", nil))
+		check("POST", "/providers/vagvin/callback", ta.jsonDo(http.MethodPost, "/providers/vagvin/callback", map[string]any{"id": "1"}))
+
 		// Operations and the docs themselves.
 		for _, path := range []string{"/healthz", "/readyz"} { // plain JSON, not the envelope
 			resp, err := ta.app.http.Test(httptest.NewRequest(http.MethodGet, path, nil), -1)

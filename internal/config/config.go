@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/forteleasing/inspections/vehicles/provider"
 )
 
 // Dev defaults that production must override.
@@ -23,6 +25,10 @@ const (
 )
 
 type Config struct {
+	// Providers are the VIN/plate registries (FL_OKPOCK_*, FL_REGNUM_*, FL_VAGVIN_*, FL_ODOMETER_*);
+	// one without its URL is not configured.
+	Providers provider.Configs
+
 	Env         string // "development" or "production"
 	Addr        string
 	AdminAddr   string // /metrics and the health checks; "off" disables the admin listener
@@ -127,6 +133,7 @@ func Load(getenv func(string) string) (Config, error) {
 		},
 		UploadMaxBytes: int64(num("FL_UPLOAD_MAX_BYTES", 64<<20)),
 		ProxyHeader:    str("FL_PROXY_HEADER", ""),
+		Providers:      provider.FromEnv(getenv),
 	}
 	if s := getenv("FL_JWT_SECRET"); s != "" {
 		if len(s) < 32 {

@@ -1,0 +1,131 @@
+// Package vincheck checks the vehicle of each committed upload against the registries (CONTRACT §6):
+// plate → VIN through the provider chain, compared with the VIN 1C holds, Okpock's preview facts, and the
+// odometer reading registered. Checks run as durable River jobs in the service's own database.
+package vincheck
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/forteleasing/inspections/vehicles/provider"
+)
+
+// Statuses of a check (CONTRACT §6).
+const (
+	StatusPending       = "pending"
+	StatusMatch         = "match"
+	StatusMismatch      = "mismatch"
+	StatusNotFound      = "not_found"
+	StatusUnavailable   = "unavailable"
+	StatusNotConfigured = "not_configured"
+)
+
+// Result is a check as 1C sees it in the feed's vin_check and from POST /1c/vehicles/{guid}/check.
+type Result struct {
+	Status      string         `json:"status"`
+	Provider    string         `json:"provider"`
+	VINExpected string         `json:"vin_expected"`
+	VINFound    string         `json:"vin_found"`
+	Facts       map[string]any `json:"facts"`
+	Odometer    map[string]any `json:"odometer"`
+	CheckedAt   *time.Time     `json:"checked_at"`
+}
+
+// Input is what one check needs to know.
+type Input struct {
+	RefKey      string   // the report's, used as the odometer registration's ticket_id
+	VINExpected string   // from 1C
+	Plate       string   // from 1C
+	Odometer    *float64 // the reading sent with the video, if any
+}
+
+// Providers are the registries a check asks. A nil or unconfigured one answers not_configured.
+type Providers struct {
+	Lookup   provider.Lookup    // plate → VIN: Okpock, then REGNUM
+	Okpock   *provider.Okpock   // preview facts
+	Odometer *provider.Odometer // reading registration
+}
+
+// Checker runs checks.
+type Checker struct {
+	p   Providers
+	now func() time.Time
+}
+
+func NewChecker(p Providers, now func() time.Time) *Checker {
+	if now == nil {
+		now = time.Now
+	}
+	return &Checker{p: p, now: now}
+}
+
+// Check asks the registries. Its result is unavailable when a registry that might know was down; the
+// job retries those.
+func (c *Checker) Check(ctx context.Context, in Input) Result {
+	r := Result{Status: StatusNotConfigured, VINExpected: in.VINExpected, Facts: map[string]any{}}
+	if c.p.Lookup != nil {
+		f, err := c.p.Lookup.VINByPlate(ctx, in.Plate)
+		switch {
+		case err == nil:
+			r.Provider, r.VINFound = f.Provider, f.VIN
+			r.Status = StatusMismatch
+			if provider.MatchVIN(in.VINExpected, f.VIN) {
+				r.Status = StatusMatch
+			}
+			addFacts(r.Facts, f)
+		case errors.Is(err, provider.ErrNotFound):
+			r.Status = StatusNotFound
+		case errors.Is(err, provider.ErrNotConfigured):
+			r.Status = StatusNotConfigured
+		default:
+			r.Status = StatusUnavailable
+			r.Facts["error"] = provider.Outcome(err)
+		}
+	}
+	if applies, valid := provider.VINCheckDigit(in.VINExpected); applies {
+		r.Facts["vin_expected_check_digit_valid"] = valid
+	}
+	if r.Status == StatusMatch || r.Status == StatusMismatch {
+		if c.p.Okpock != nil {
+			if f, err := c.p.Okpock.Preview(ctx, provider.Query{Plate: in.Plate}); err == nil {
+				addFacts(r.Facts, f)
+			} else if !errors.Is(err, provider.ErrNotConfigured) {
+				r.Facts["preview_error"] = provider.Outcome(err)
+			}
+		}
+	}
+	if in.Odometer != nil && c.p.Odometer != nil {
+		vin := in.VINExpected
+		if vin == "" {
+			vin = r.VINFound
+		}
+		reg, err := c.p.Odometer.Register(ctx, provider.NewRegistration{Value: *in.Odometer, VIN: vin, TicketID: in.RefKey})
+		switch {
+		case err == nil:
+			r.Odometer = map[string]any{"id": reg.ID, "value": reg.Value, "is_breaking": reg.IsBreaking}
+		case errors.Is(err, provider.ErrNotConfigured):
+		default:
+			r.Odometer = map[string]any{"value": *in.Odometer, "error": provider.Outcome(err)}
+		}
+	}
+	now := c.now().UTC()
+	r.CheckedAt = &now
+	return r
+}
+
+func addFacts(m map[string]any, f provider.VehicleFacts) {
+	set := func(k string, v any, ok bool) {
+		if ok {
+			m[k] = v
+		}
+	}
+	set("mark", f.Make, f.Make != "")
+	set("model", f.Model, f.Model != "")
+	set("year", f.Year, f.Year != 0)
+	set("accidents", f.Accidents, f.Accidents != nil)
+	set("plate", f.Plate, f.Plate != "")
+	for k, v := range f.Raw {
+		m[k] = v
+	}
+}

@@ -1,0 +1,143 @@
+package vincheck
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/forteleasing/inspections/internal/apperr"
+	"github.com/forteleasing/inspections/internal/database"
+	"github.com/forteleasing/inspections/vehicles/provider"
+)
+
+// Store holds every query of the VIN checks.
+type Store struct{ db *database.DB }
+
+func NewStore(db *database.DB) *Store { return &Store{db: db} }
+
+// ensurePending records a pending check for an upload, once.
+func (s *Store) ensurePending(ctx context.Context, uploadID int64, now time.Time) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO vin_checks (upload_id, report_id, status, created_at)
+		SELECT u.id, u.report_id, 'pending', $2 FROM uploads u WHERE u.id = $1
+		ON CONFLICT (upload_id) DO NOTHING`, uploadID, now)
+	return err
+}
+
+// unchecked lists uploads since a moment that have no check yet: what a crash between an upload's
+// commit and its enqueue leaves behind.
+func (s *Store) unchecked(ctx context.Context, since time.Time, limit int) ([]int64, error) {
+	ids := []int64{}
+	err := s.db.SelectContext(ctx, &ids, `SELECT u.id FROM uploads u
+		WHERE u.created_at >= $1 AND NOT EXISTS (SELECT 1 FROM vin_checks v WHERE v.upload_id = u.id)
+		ORDER BY u.id LIMIT $2`, since, limit)
+	return ids, err
+}
+
+// input gathers what the check of one upload needs.
+func (s *Store) input(ctx context.Context, uploadID int64) (Input, error) {
+	var row struct {
+		RefKey   string        `db:"ref_key"`
+		VIN      string        `db:"vin_code"`
+		Plate    string        `db:"plate_number"`
+		Odometer sql.NullInt64 `db:"odometer"`
+	}
+	err := s.db.GetContext(ctx, &row, `SELECT r.ref_key, v.vin_code, v.plate_number, u.odometer
+		FROM uploads u JOIN reports r ON r.id = u.report_id JOIN vehicles v ON v.id = r.vehicle_id
+		WHERE u.id = $1`, uploadID)
+	if err != nil {
+		return Input{}, err
+	}
+	in := Input{RefKey: row.RefKey, VINExpected: row.VIN, Plate: row.Plate}
+	if row.Odometer.Valid {
+		km := float64(row.Odometer.Int64)
+		in.Odometer = &km
+	}
+	return in, nil
+}
+
+// save stores a finished (or, with status pending, a retried) check of an upload.
+func (s *Store) save(ctx context.Context, uploadID int64, r Result, attempts int) error {
+	facts, err := json.Marshal(r.Facts)
+	if err != nil {
+		return err
+	}
+	odometer := ""
+	if r.Odometer != nil {
+		b, err := json.Marshal(r.Odometer)
+		if err != nil {
+			return err
+		}
+		odometer = string(b)
+	}
+	_, err = s.db.ExecContext(ctx, `UPDATE vin_checks SET status = $2, provider = $3, vin_expected = $4, vin_found = $5,
+		facts = $6, odometer = $7, attempts = $8, checked_at = $9 WHERE upload_id = $1`,
+		uploadID, r.Status, r.Provider, r.VINExpected, r.VINFound, string(facts), odometer, attempts, r.CheckedAt)
+	return err
+}
+
+type checkRow struct {
+	ReportID    int64        `db:"report_id"`
+	Status      string       `db:"status"`
+	Provider    string       `db:"provider"`
+	VINExpected string       `db:"vin_expected"`
+	VINFound    string       `db:"vin_found"`
+	Facts       string       `db:"facts"`
+	Odometer    string       `db:"odometer"`
+	CheckedAt   sql.NullTime `db:"checked_at"`
+}
+
+func (c checkRow) result() Result {
+	r := Result{Status: c.Status, Provider: c.Provider, VINExpected: c.VINExpected, VINFound: c.VINFound, Facts: map[string]any{}}
+	_ = json.Unmarshal([]byte(c.Facts), &r.Facts)
+	if c.Odometer != "" {
+		_ = json.Unmarshal([]byte(c.Odometer), &r.Odometer)
+	}
+	if c.CheckedAt.Valid {
+		t := c.CheckedAt.Time.UTC()
+		r.CheckedAt = &t
+	}
+	return r
+}
+
+// latest returns the newest check of each of the reports that has one.
+func (s *Store) latest(ctx context.Context, reportIDs []int64) (map[int64]Result, error) {
+	out := map[int64]Result{}
+	if len(reportIDs) == 0 {
+		return out, nil
+	}
+	marks := make([]string, len(reportIDs))
+	args := make([]any, len(reportIDs))
+	for i, id := range reportIDs {
+		marks[i], args[i] = fmt.Sprintf("$%d", i+1), id
+	}
+	var rows []checkRow
+	err := s.db.SelectContext(ctx, &rows, `SELECT report_id, status, provider, vin_expected, vin_found, facts, odometer, checked_at
+		FROM vin_checks WHERE report_id IN (`+strings.Join(marks, ", ")+`) ORDER BY report_id, id`, args...)
+	for _, r := range rows {
+		out[r.ReportID] = r.result() // ordered by id: the newest is written last
+	}
+	return out, err
+}
+
+// vehicle returns the VIN and plate 1C holds for a vehicle.
+func (s *Store) vehicle(ctx context.Context, guid string) (vin, plate string, err error) {
+	var row struct {
+		VIN   string `db:"vin_code"`
+		Plate string `db:"plate_number"`
+	}
+	err = s.db.GetContext(ctx, &row, `SELECT vin_code, plate_number FROM vehicles WHERE guid = $1`, guid)
+	if database.IsNoRows(err) {
+		return "", "", apperr.New(apperr.NotFound, "vehicle_not_found", "no vehicle with this guid")
+	}
+	return row.VIN, row.Plate, err
+}
+
+// saveCallback keeps a result the VAG history service posted back.
+func (s *Store) saveCallback(ctx context.Context, c provider.CallbackResult, payload []byte, now time.Time) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO vagvin_results (check_id, vin, status, payload, received_at)
+		VALUES ($1, $2, $3, $4, $5)`, c.CheckID, c.VIN, c.Status, string(payload), now)
+	return err
+}
