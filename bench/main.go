@@ -19,6 +19,8 @@ scenarios:
            baselines: a bare Fiber route and the same list query over database/sql
   suite    one table: login, refresh, general and vehicle filter, 1C feed and upload, each next to its
            same-run baseline (bare Fiber route, raw SQL, raw minio-go PutObject)
+  soak     -d of mixed traffic (logins, refreshes, lists, feed, 1C tasks, uploads, decisions) at -c clients,
+           sampling the service's RSS and goroutines every 10 s and judging the trend
   upload   -uploads concurrent uploads of -mib MiB through POST /reports/upload to MinIO, -rounds times;
            baseline: minio-go PutObject of the same files, in rounds alternating with the service's
 
@@ -98,6 +100,8 @@ func main() {
 		err = runUpload(ctx, o)
 	case "suite":
 		err = runSuite(ctx, o)
+	case "soak":
+		err = runSoak(ctx, o)
 	default:
 		fs.Usage()
 		os.Exit(2)
