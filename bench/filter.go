@@ -121,13 +121,11 @@ func runFilter(ctx context.Context, o options) error {
 		return fmt.Errorf("login: %w", err)
 	}
 
-	db, err := sql.Open("pgx", r.dbURL)
+	db, err := benchDB(r.dbURL)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	db.SetMaxOpenConns(32) // the service's pool size (internal/database)
-	db.SetMaxIdleConns(32)
 	var companyID, sessionID, userID int64
 	if err := db.QueryRowContext(ctx, `SELECT s.company_id, s.id, s.user_id FROM sessions s JOIN companies c ON c.id = s.company_id
 		WHERE c.biin = $1 AND s.revoked_at IS NULL ORDER BY s.id DESC LIMIT 1`, benchBIIN(0)).Scan(&companyID, &sessionID, &userID); err != nil {

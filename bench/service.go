@@ -200,6 +200,12 @@ func (r *rig) close() {
 
 // call sends one request to the service and decodes the envelope's data into out (when not nil).
 func (r *rig) call(ctx context.Context, method, path string, body any, auth string, out any) error {
+	return doJSON(ctx, r.client, method, r.base+path, body, auth, out)
+}
+
+// doJSON sends body as JSON (when not nil) and decodes the envelope's data into out (when not nil);
+// anything but a 2xx is an error.
+func doJSON(ctx context.Context, client *http.Client, method, url string, body any, auth string, out any) error {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -208,7 +214,7 @@ func (r *rig) call(ctx context.Context, method, path string, body any, auth stri
 		}
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, r.base+path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
 	if err != nil {
 		return err
 	}
@@ -216,7 +222,7 @@ func (r *rig) call(ctx context.Context, method, path string, body any, auth stri
 	if auth != "" {
 		req.Header.Set("Authorization", auth)
 	}
-	resp, err := r.client.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return err
 	}
@@ -226,14 +232,14 @@ func (r *rig) call(ctx context.Context, method, path string, body any, auth stri
 		return err
 	}
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("%s %s: %d %.500s", method, path, resp.StatusCode, raw)
+		return fmt.Errorf("%s %s: %d %.500s", method, url, resp.StatusCode, raw)
 	}
 	if out == nil {
 		return nil
 	}
 	var env struct{ Data json.RawMessage }
 	if err := json.Unmarshal(raw, &env); err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
+		return fmt.Errorf("%s %s: %w", method, url, err)
 	}
 	return json.Unmarshal(env.Data, out)
 }
@@ -396,4 +402,15 @@ func (r *rig) profile(ctx context.Context, delay, d time.Duration, path string) 
 		defer f.Close()
 		_, _ = io.Copy(f, resp.Body)
 	}()
+}
+
+// benchDB opens the bench database with the service's pool size (internal/database), for SQL baselines.
+func benchDB(url string) (*sql.DB, error) {
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(32)
+	db.SetMaxIdleConns(32)
+	return db, nil
 }

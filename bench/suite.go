@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -143,41 +141,9 @@ func (r *rig) loginAs(ctx context.Context, client *http.Client, mb *mailbox, i i
 	return ans.AccessToken, ans.RefreshToken, nil
 }
 
-// post sends a JSON POST and decodes the envelope's data into out (when not nil); anything but 2xx is an error.
+// post sends a JSON POST and decodes the envelope's data into out (when not nil).
 func post(ctx context.Context, client *http.Client, url, auth string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = strings.NewReader(string(b))
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, rd)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if auth != "" {
-		req.Header.Set("Authorization", auth)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("POST %s: %d %.300s", url, resp.StatusCode, raw)
-	}
-	if out == nil {
-		return nil
-	}
-	var env struct{ Data json.RawMessage }
-	if err := json.Unmarshal(raw, &env); err != nil {
-		return err
-	}
-	return json.Unmarshal(env.Data, out)
+	return doJSON(ctx, client, http.MethodPost, url, body, auth, out)
 }
 
 // runSuite measures every load target of issue 8 on one seeded service and prints one table.
@@ -209,13 +175,11 @@ func runSuite(ctx context.Context, o options) error {
 	if err != nil {
 		return fmt.Errorf("login: %w", err)
 	}
-	db, err := sql.Open("pgx", r.dbURL)
+	db, err := benchDB(r.dbURL)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	db.SetMaxOpenConns(32)
-	db.SetMaxIdleConns(32)
 	var companyID, sessionID, userID int64
 	if err := db.QueryRowContext(ctx, `SELECT s.company_id, s.id, s.user_id FROM sessions s JOIN companies c ON c.id = s.company_id
 		WHERE c.biin = $1 AND s.revoked_at IS NULL ORDER BY s.id DESC LIMIT 1`, benchBIIN(0)).Scan(&companyID, &sessionID, &userID); err != nil {

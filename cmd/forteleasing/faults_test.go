@@ -28,15 +28,7 @@ func (p *proxy) reopen(t *testing.T) {
 	p.ln = ln
 	p.mu.Unlock()
 	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go p.serve(c)
-		}
-	}()
+	go p.accept(ln)
 }
 
 // outcome is what one request of the traffic got.

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -39,20 +38,7 @@ func TestReadiness_RedWhileMinIOIsDownGreenAfter(t *testing.T) {
 	if code != 503 || body["status"] != "unavailable" || checks["object_store"] == "ok" || checks["database"] != "ok" {
 		t.Fatalf("with MinIO down: %d %v", code, body)
 	}
-	ln, err := net.Listen("tcp", p.ln.Addr().String()) // MinIO back on the same address
-	if err != nil {
-		t.Skipf("could not reopen the proxy port: %v", err)
-	}
-	p.ln = ln
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go p.serve(c)
-		}
-	}()
+	p.reopen(t) // MinIO back on the same address
 	if code, body := ready(); code != 200 {
 		t.Fatalf("after MinIO returned: %d %v", code, body)
 	}

@@ -336,16 +336,19 @@ func startProxy(t *testing.T, target string, limit int64) *proxy {
 	}
 	p := &proxy{ln: ln, target: target, limit: limit}
 	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go p.serve(c)
-		}
-	}()
+	go p.accept(ln)
 	return p
+}
+
+// accept forwards every connection ln takes until ln is closed.
+func (p *proxy) accept(ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go p.serve(c)
+	}
 }
 
 func (p *proxy) serve(c net.Conn) {
