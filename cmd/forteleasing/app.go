@@ -67,6 +67,7 @@ func pushSender(ctx context.Context, cfg config.Config, log *slog.Logger) (push.
 type deps struct {
 	pushSender push.Sender                     // nil: from FL_FCM_CREDENTIALS
 	vinRetry   func(attempt int) time.Duration // nil: River's backoff between VIN check tries
+	providers  provider.Options                // zero: the provider layer's timeouts, retries and breaker
 }
 
 func open(ctx context.Context, cfg config.Config, log *slog.Logger, d deps) (a *app, err error) {
@@ -106,7 +107,8 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, d deps) (a *
 	a.media = store
 	a.uploads = reports.NewUploads(reports.NewStore(db), store, cfg.UploadMaxBytes, now, log)
 
-	popts := provider.Options{Registerer: a.metrics.Registry}
+	popts := d.providers
+	popts.Registerer = a.metrics.Registry // provider calls by provider and outcome on /metrics
 	okpock := provider.NewOkpock(cfg.Providers.Okpock, popts)
 	odometer := provider.NewOdometer(cfg.Providers.Odometer, popts)
 	checker := vincheck.NewChecker(vincheck.Providers{

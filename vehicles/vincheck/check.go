@@ -6,6 +6,8 @@ package vincheck
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/forteleasing/inspections/vehicles/provider"
@@ -38,6 +40,9 @@ type Input struct {
 	VINExpected string   // from 1C
 	Plate       string   // from 1C
 	Odometer    *float64 // the reading sent with the video, if any
+	// Registered is the registry's answer to this reading from an earlier try of the same check. A
+	// registration is a write: a retry keeps it instead of registering the reading twice.
+	Registered map[string]any
 }
 
 // Providers are the registries a check asks. A nil or unconfigured one answers not_configured.
@@ -75,11 +80,11 @@ func (c *Checker) Check(ctx context.Context, in Input) Result {
 			}
 			addFacts(r.Facts, f)
 		case errors.Is(err, provider.ErrNotFound):
-			r.Status = StatusNotFound
+			r.Status, r.Provider = StatusNotFound, asked(err)
 		case errors.Is(err, provider.ErrNotConfigured):
 			r.Status = StatusNotConfigured
 		default:
-			r.Status = StatusUnavailable
+			r.Status, r.Provider = StatusUnavailable, asked(err)
 			r.Facts["error"] = provider.Outcome(err)
 		}
 	}
@@ -87,31 +92,70 @@ func (c *Checker) Check(ctx context.Context, in Input) Result {
 		r.Facts["vin_expected_check_digit_valid"] = valid
 	}
 	if r.Status == StatusMatch || r.Status == StatusMismatch {
-		if c.p.Okpock != nil {
-			if f, err := c.p.Okpock.Preview(ctx, provider.Query{Plate: in.Plate}); err == nil {
-				addFacts(r.Facts, f)
-			} else if !errors.Is(err, provider.ErrNotConfigured) {
-				r.Facts["preview_error"] = provider.Outcome(err)
-			}
-		}
+		c.preview(ctx, in, r.Facts)
 	}
-	if in.Odometer != nil && c.p.Odometer != nil {
-		vin := in.VINExpected
-		if vin == "" {
-			vin = r.VINFound
-		}
-		reg, err := c.p.Odometer.Register(ctx, provider.NewRegistration{Value: *in.Odometer, VIN: vin, TicketID: in.RefKey})
-		switch {
-		case err == nil:
-			r.Odometer = map[string]any{"id": reg.ID, "value": reg.Value, "is_breaking": reg.IsBreaking}
-		case errors.Is(err, provider.ErrNotConfigured):
-		default:
-			r.Odometer = map[string]any{"value": *in.Odometer, "error": provider.Outcome(err)}
-		}
-	}
+	r.Odometer = c.register(ctx, in, r.VINFound)
 	now := c.now().UTC()
 	r.CheckedAt = &now
 	return r
+}
+
+// preview adds Okpock's mark, model, year and accidents.
+func (c *Checker) preview(ctx context.Context, in Input, facts map[string]any) {
+	if c.p.Okpock == nil {
+		return
+	}
+	f, err := c.p.Okpock.Preview(ctx, provider.Query{Plate: in.Plate})
+	switch {
+	case err == nil:
+		addFacts(facts, f)
+	case !errors.Is(err, provider.ErrNotConfigured):
+		facts["preview_error"] = provider.Outcome(err)
+	}
+}
+
+// register registers the upload's odometer reading (ticket_id = the report's ref_key) and keeps the
+// registry's is_breaking; nil when there is no reading or no registry.
+func (c *Checker) register(ctx context.Context, in Input, vinFound string) map[string]any {
+	if in.Odometer == nil || c.p.Odometer == nil {
+		return nil
+	}
+	if in.Registered["id"] != nil {
+		return in.Registered
+	}
+	vin := in.VINExpected
+	if vin == "" {
+		vin = vinFound
+	}
+	reg, err := c.p.Odometer.Register(ctx, provider.NewRegistration{Value: *in.Odometer, VIN: vin, TicketID: in.RefKey})
+	switch {
+	case err == nil:
+		return map[string]any{"id": reg.ID, "value": reg.Value, "is_breaking": reg.IsBreaking}
+	case errors.Is(err, provider.ErrNotConfigured):
+		return nil
+	default:
+		return map[string]any{"value": *in.Odometer, "error": provider.Outcome(err)}
+	}
+}
+
+// asked names the configured registries behind a chain's not-found or failure ("okpock+regnum").
+func asked(err error) string {
+	var chain *provider.ChainError
+	if !errors.As(err, &chain) {
+		var pe *provider.Error
+		if errors.As(err, &pe) {
+			return pe.Provider
+		}
+		return ""
+	}
+	var names []string
+	for _, e := range chain.Errs {
+		var pe *provider.Error
+		if !errors.Is(e, provider.ErrNotConfigured) && errors.As(e, &pe) && !slices.Contains(names, pe.Provider) {
+			names = append(names, pe.Provider)
+		}
+	}
+	return strings.Join(names, "+")
 }
 
 func addFacts(m map[string]any, f provider.VehicleFacts) {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,34 +19,37 @@ type Store struct{ db *database.DB }
 
 func NewStore(db *database.DB) *Store { return &Store{db: db} }
 
-// ensurePending records a pending check for an upload, once.
-func (s *Store) ensurePending(ctx context.Context, uploadID int64, now time.Time) error {
+// ensurePending records a pending check for each upload that has none.
+func (s *Store) ensurePending(ctx context.Context, uploadIDs []int64, now time.Time) error {
+	in, args := inList(2, uploadIDs)
 	_, err := s.db.ExecContext(ctx, `INSERT INTO vin_checks (upload_id, report_id, status, created_at)
-		SELECT u.id, u.report_id, 'pending', $2 FROM uploads u WHERE u.id = $1
-		ON CONFLICT (upload_id) DO NOTHING`, uploadID, now)
+		SELECT u.id, u.report_id, 'pending', $1 FROM uploads u WHERE u.id IN (`+in+`)
+		ON CONFLICT (upload_id) DO NOTHING`, append([]any{now}, args...)...)
 	return err
 }
 
-// unchecked lists uploads since a moment that have no check yet: what a crash between an upload's
-// commit and its enqueue leaves behind.
-func (s *Store) unchecked(ctx context.Context, since time.Time, limit int) ([]int64, error) {
+// unfinished lists the uploads since a moment whose check is missing (a crash between the upload's
+// commit and its enqueue) or still pending (its job may be lost), oldest first.
+func (s *Store) unfinished(ctx context.Context, since time.Time, limit int) ([]int64, error) {
 	ids := []int64{}
-	err := s.db.SelectContext(ctx, &ids, `SELECT u.id FROM uploads u
-		WHERE u.created_at >= $1 AND NOT EXISTS (SELECT 1 FROM vin_checks v WHERE v.upload_id = u.id)
+	err := s.db.SelectContext(ctx, &ids, `SELECT u.id FROM uploads u LEFT JOIN vin_checks v ON v.upload_id = u.id
+		WHERE u.created_at >= $1 AND (v.id IS NULL OR v.status = 'pending')
 		ORDER BY u.id LIMIT $2`, since, limit)
 	return ids, err
 }
 
-// input gathers what the check of one upload needs.
+// input gathers what the check of one upload needs, with the odometer registration of an earlier try.
 func (s *Store) input(ctx context.Context, uploadID int64) (Input, error) {
 	var row struct {
-		RefKey   string        `db:"ref_key"`
-		VIN      string        `db:"vin_code"`
-		Plate    string        `db:"plate_number"`
-		Odometer sql.NullInt64 `db:"odometer"`
+		RefKey     string         `db:"ref_key"`
+		VIN        string         `db:"vin_code"`
+		Plate      string         `db:"plate_number"`
+		Odometer   sql.NullInt64  `db:"odometer"`
+		Registered sql.NullString `db:"registered"`
 	}
-	err := s.db.GetContext(ctx, &row, `SELECT r.ref_key, v.vin_code, v.plate_number, u.odometer
+	err := s.db.GetContext(ctx, &row, `SELECT r.ref_key, v.vin_code, v.plate_number, u.odometer, c.odometer AS registered
 		FROM uploads u JOIN reports r ON r.id = u.report_id JOIN vehicles v ON v.id = r.vehicle_id
+		LEFT JOIN vin_checks c ON c.upload_id = u.id
 		WHERE u.id = $1`, uploadID)
 	if err != nil {
 		return Input{}, err
@@ -54,6 +58,11 @@ func (s *Store) input(ctx context.Context, uploadID int64) (Input, error) {
 	if row.Odometer.Valid {
 		km := float64(row.Odometer.Int64)
 		in.Odometer = &km
+	}
+	if row.Registered.String != "" {
+		if err := json.Unmarshal([]byte(row.Registered.String), &in.Registered); err != nil {
+			return Input{}, fmt.Errorf("vin check of upload %d: stored odometer: %w", uploadID, err)
+		}
 	}
 	return in, nil
 }
@@ -108,18 +117,17 @@ func (s *Store) latest(ctx context.Context, reportIDs []int64) (map[int64]Result
 	if len(reportIDs) == 0 {
 		return out, nil
 	}
-	marks := make([]string, len(reportIDs))
-	args := make([]any, len(reportIDs))
-	for i, id := range reportIDs {
-		marks[i], args[i] = fmt.Sprintf("$%d", i+1), id
-	}
+	in, args := inList(1, reportIDs)
 	var rows []checkRow
 	err := s.db.SelectContext(ctx, &rows, `SELECT report_id, status, provider, vin_expected, vin_found, facts, odometer, checked_at
-		FROM vin_checks WHERE report_id IN (`+strings.Join(marks, ", ")+`) ORDER BY report_id, id`, args...)
+		FROM vin_checks WHERE report_id IN (`+in+`) ORDER BY report_id, id`, args...)
+	if err != nil {
+		return nil, err
+	}
 	for _, r := range rows {
 		out[r.ReportID] = r.result() // ordered by id: the newest is written last
 	}
-	return out, err
+	return out, nil
 }
 
 // vehicle returns the VIN and plate 1C holds for a vehicle.
@@ -140,4 +148,14 @@ func (s *Store) saveCallback(ctx context.Context, c provider.CallbackResult, pay
 	_, err := s.db.ExecContext(ctx, `INSERT INTO vagvin_results (check_id, vin, status, payload, received_at)
 		VALUES ($1, $2, $3, $4, $5)`, c.CheckID, c.VIN, c.Status, string(payload), now)
 	return err
+}
+
+// inList spells ids as placeholders $first, $first+1, … for an IN (…) list, with their arguments.
+func inList(first int, ids []int64) (string, []any) {
+	marks := make([]string, len(ids))
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		marks[i], args[i] = "$"+strconv.Itoa(first+i), id
+	}
+	return strings.Join(marks, ", "), args
 }
