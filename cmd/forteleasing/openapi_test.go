@@ -2,23 +2,30 @@ package main
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/forteleasing/inspections/internal/apidocs"
 )
 
-// specPaths lists "METHOD /path" of every operation in the OpenAPI document.
+// specOperations lists "METHOD /path" of every operation in the OpenAPI document.
 func specOperations(t *testing.T) map[string]bool {
 	t.Helper()
 	var d struct {
@@ -40,7 +47,7 @@ func specOperations(t *testing.T) map[string]bool {
 
 var fiberParam = regexp.MustCompile(`:([A-Za-z_]+)`)
 
-// specPathOf turns a Fiber route into the document's spelling: ":ref_key" → "{ref_key}". A trailing
+// matchesRoute compares a Fiber route with a document path: ":ref_key" is "{ref_key}". A trailing
 // "*" stands for the segments the document spells out, so it matches any path under its prefix.
 func matchesRoute(route, specPath string) bool {
 	r := fiberParam.ReplaceAllString(route, "{$1}")
@@ -88,12 +95,21 @@ func TestOpenAPI_EveryRouteIsDocumentedAndEveryOperationExists(t *testing.T) {
 	}
 }
 
-// validator checks answers against the document's response schemas.
+// validator checks answers against the document's responses: the media type, the JSON schema and, for
+// errors, that the answer's error code is one the response names. It remembers which operations it saw.
 type validator struct {
-	mu      sync.Mutex
-	schemas map[string]*jsonschema.Schema // "METHOD path status" → schema
-	doc     map[string]any
-	c       *jsonschema.Compiler
+	mu        sync.Mutex
+	responses map[string]*documented // "METHOD path status" → what the document says
+	seen      map[string]bool        // "METHOD path" of every answer checked
+	doc       map[string]any
+	c         *jsonschema.Compiler
+}
+
+// documented is what the document says of one answer.
+type documented struct {
+	media  []string           // media types of the body; none: no body
+	schema *jsonschema.Schema // nil: not JSON (a PNG, a video, the page)
+	codes  map[string]bool    // error codes named in the description and the example
 }
 
 func newValidator(t *testing.T) *validator {
@@ -106,7 +122,7 @@ func newValidator(t *testing.T) *validator {
 	if err := c.AddResource("openapi.json", doc); err != nil {
 		t.Fatal(err)
 	}
-	return &validator{schemas: map[string]*jsonschema.Schema{}, doc: doc.(map[string]any), c: c}
+	return &validator{responses: map[string]*documented{}, seen: map[string]bool{}, doc: doc.(map[string]any), c: c}
 }
 
 // pointer escapes a JSON pointer token.
@@ -114,39 +130,81 @@ func pointer(s string) string {
 	return strings.NewReplacer("~", "~0", "/", "~1").Replace(s)
 }
 
-// schemaFor compiles the JSON schema of one documented answer, following a response $ref.
-func (v *validator) schemaFor(method, path, status string) (*jsonschema.Schema, error) {
-	key := method + " " + path + " " + status
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if s, ok := v.schemas[key]; ok {
-		return s, nil
+// errorCodeList finds the codes a response description lists: backquoted snake_case words in
+// parentheses, as in "(`token_expired`, `invalid_token`)".
+var (
+	errorCodeList = regexp.MustCompile(`\(([^()]*)\)`)
+	errorCode     = regexp.MustCompile("`([a-z][a-z0-9_]*)`")
+)
+
+func documentedCodes(description string, example any) map[string]bool {
+	codes := map[string]bool{}
+	for _, list := range errorCodeList.FindAllStringSubmatch(description, -1) {
+		for _, c := range errorCode.FindAllStringSubmatch(list[1], -1) {
+			codes[c[1]] = true
+		}
 	}
+	if ex, ok := example.(map[string]any); ok {
+		if data, ok := ex["data"].(map[string]any); ok {
+			if code, ok := data["error"].(string); ok {
+				codes[code] = true
+			}
+		}
+	}
+	return codes
+}
+
+// response returns the document's response of an operation for a status, following a $ref, and where
+// it lives (for compiling its schema).
+func (v *validator) response(method, path, status string) (map[string]any, string, error) {
 	op, _ := v.doc["paths"].(map[string]any)[path].(map[string]any)[strings.ToLower(method)].(map[string]any)
 	if op == nil {
-		return nil, fmt.Errorf("no operation %s %s", method, path)
+		return nil, "", fmt.Errorf("no operation %s %s", method, path)
 	}
 	resp, _ := op["responses"].(map[string]any)[status].(map[string]any)
 	if resp == nil {
-		return nil, fmt.Errorf("%s %s does not document status %s", method, path, status)
+		return nil, "", fmt.Errorf("%s %s does not document status %s", method, path, status)
 	}
 	loc := "openapi.json#/paths/" + pointer(path) + "/" + strings.ToLower(method) + "/responses/" + status
 	if ref, ok := resp["$ref"].(string); ok {
 		loc = "openapi.json" + ref
 		name := strings.TrimPrefix(ref, "#/components/responses/")
-		resp = v.doc["components"].(map[string]any)["responses"].(map[string]any)[name].(map[string]any)
+		resp, _ = v.doc["components"].(map[string]any)["responses"].(map[string]any)[name].(map[string]any)
+		if resp == nil {
+			return nil, "", fmt.Errorf("%s %s %s: dangling %s", method, path, status, ref)
+		}
 	}
-	content, _ := resp["content"].(map[string]any)["application/json"].(map[string]any)
-	if content == nil || content["schema"] == nil {
-		v.schemas[key] = nil
-		return nil, nil // not JSON (a PNG, a video): nothing to validate
+	return resp, loc, nil
+}
+
+// documentedFor compiles what the document says of one answer.
+func (v *validator) documentedFor(method, path, status string) (*documented, error) {
+	key := method + " " + path + " " + status
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if d, ok := v.responses[key]; ok {
+		return d, nil
 	}
-	s, err := v.c.Compile(loc + "/content/application~1json/schema")
+	resp, loc, err := v.response(method, path, status)
 	if err != nil {
 		return nil, err
 	}
-	v.schemas[key] = s
-	return s, nil
+	d := &documented{}
+	content, _ := resp["content"].(map[string]any)
+	for mt := range content {
+		d.media = append(d.media, mt)
+	}
+	if js, _ := content["application/json"].(map[string]any); js != nil {
+		description, _ := resp["description"].(string)
+		d.codes = documentedCodes(description, js["example"])
+		if js["schema"] != nil {
+			if d.schema, err = v.c.Compile(loc + "/content/application~1json/schema"); err != nil {
+				return nil, err
+			}
+		}
+	}
+	v.responses[key] = d
+	return d, nil
 }
 
 // check validates one real answer against the operation the route serves.
@@ -158,35 +216,132 @@ func (v *validator) check(t *testing.T, method, specPath string, a answer) {
 }
 
 func (v *validator) validate(method, specPath string, a answer) error {
-	s, err := v.schemaFor(method, specPath, fmt.Sprint(a.code))
+	v.mu.Lock()
+	v.seen[method+" "+specPath] = true
+	v.mu.Unlock()
+	d, err := v.documentedFor(method, specPath, fmt.Sprint(a.code))
 	if err != nil {
 		return fmt.Errorf("%v (answer %.300s)", err, a.raw)
 	}
-	if s == nil {
+	mt, _, _ := mime.ParseMediaType(a.hdr.Get("Content-Type"))
+	switch {
+	case len(d.media) == 0 && len(a.raw) > 0:
+		return fmt.Errorf("%s %s → %d: the document says no body, the answer has %d bytes of %q", method, specPath, a.code, len(a.raw), mt)
+	case len(d.media) > 0 && !slices.Contains(d.media, mt):
+		return fmt.Errorf("%s %s → %d: answered %q, the document says %v", method, specPath, a.code, mt, d.media)
+	}
+	if d.schema == nil {
 		return nil
 	}
 	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(a.raw))
 	if err != nil {
 		return fmt.Errorf("%s %s: answer is not JSON: %.300s", method, specPath, a.raw)
 	}
-	if err := s.Validate(inst); err != nil {
+	if err := d.schema.Validate(inst); err != nil {
 		return fmt.Errorf("%s %s → %d does not match its schema: %v\nanswer: %.600s", method, specPath, a.code, err, a.raw)
+	}
+	if a.code >= 400 {
+		data, _ := inst.(map[string]any)["data"].(map[string]any)
+		if code, _ := data["error"].(string); !d.codes[code] {
+			return fmt.Errorf("%s %s → %d: error code %q is not among those the document names for it (%v)", method, specPath, a.code, code, keys(d.codes))
+		}
 	}
 	return nil
 }
 
+func keys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// unseen lists the document's operations no answer was checked for.
+func (v *validator) unseen(t *testing.T) []string {
+	var out []string
+	for op := range specOperations(t) {
+		if !v.seen[op] {
+			out = append(out, op)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 func TestOpenAPI_ValidatorRefusesWrongAnswers(t *testing.T) {
 	v := newValidator(t)
+	js := http.Header{"Content-Type": {"application/json; charset=utf-8"}}
 	for _, c := range []struct {
 		method, path string
 		a            answer
 	}{
-		{"POST", "/auth", answer{code: 200, raw: []byte(`{"status":"ok","data":{"message":"success","code":200}}`)}},
-		{"GET", "/employee/list", answer{code: 200, raw: []byte(`{"status":"ok","data":{"message":"success","code":200,"employees":[{"id":"x"}]}}`)}},
-		{"POST", "/reports/upload", answer{code: 418, raw: []byte(`{}`)}},
+		{"POST", "/auth", answer{code: 200, hdr: js, raw: []byte(`{"status":"ok","data":{"message":"success","code":200}}`)}},
+		{"GET", "/employee/list", answer{code: 200, hdr: js, raw: []byte(`{"status":"ok","data":{"message":"success","code":200,"employees":[{"id":"x"}]}}`)}},
+		{"POST", "/reports/upload", answer{code: 418, hdr: js, raw: []byte(`{}`)}},
+		// an error code the document does not name for the status
+		{"POST", "/auth", answer{code: 401, hdr: js, raw: []byte(`{"status":"error","data":{"message":"x","code":401,"error":"made_up"}}`)}},
+		// JSON where the document promises a PNG, and a body where it promises none
+		{"GET", "/vehicle/qr/{vehicle_guid}", answer{code: 200, hdr: js, raw: []byte(`{"status":"ok","data":{"message":"success","code":200}}`)}},
+		{"GET", "/images/{vehicle_type_code}/image.png", answer{code: 304, hdr: http.Header{"Content-Type": {"image/png"}}, raw: []byte("png")}},
 	} {
 		if err := v.validate(c.method, c.path, c.a); err == nil {
 			t.Errorf("%s %s %d %s passed", c.method, c.path, c.a.code, c.a.raw)
+		}
+	}
+}
+
+// TestOpenAPI_DocumentedErrorCodesAreReal fails when the document names an error code (in an error
+// answer's description or example) that no source file of the service spells: a renamed or
+// invented code.
+func TestOpenAPI_DocumentedErrorCodesAreReal(t *testing.T) {
+	v := newValidator(t)
+	named := map[string][]string{} // code → where the document names it
+	for path, item := range v.doc["paths"].(map[string]any) {
+		for method, op := range item.(map[string]any) {
+			responses, _ := op.(map[string]any)["responses"].(map[string]any)
+			for status := range responses {
+				if status < "400" {
+					continue
+				}
+				resp, _, err := v.response(strings.ToUpper(method), path, status)
+				if err != nil {
+					t.Fatal(err)
+				}
+				description, _ := resp["description"].(string)
+				js, _ := resp["content"].(map[string]any)["application/json"].(map[string]any)
+				for code := range documentedCodes(description, js["example"]) {
+					named[code] = append(named[code], strings.ToUpper(method)+" "+path+" "+status)
+				}
+			}
+		}
+	}
+	if len(named) < 20 {
+		t.Fatalf("only %d error codes named in the document", len(named))
+	}
+	var source bytes.Buffer
+	root := filepath.Join("..", "..")
+	err := filepath.WalkDir(root, func(path string, e os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if e.IsDir() && (e.Name() == "testdata" || e.Name() == "bench" || strings.HasPrefix(e.Name(), ".")) && path != root {
+			return filepath.SkipDir
+		}
+		if !e.IsDir() && strings.HasSuffix(path, ".go") && !strings.HasSuffix(path, "_test.go") {
+			b, err := os.ReadFile(path)
+			source.Write(b)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for code, where := range named {
+		if !bytes.Contains(source.Bytes(), []byte(`"`+code+`"`)) {
+			t.Errorf("error code %q (named at %v) appears in no source file", code, where)
 		}
 	}
 }
@@ -207,6 +362,19 @@ func TestOpenAPI_RealAnswersMatchTheirSchemas(t *testing.T) {
 		check("POST", "/biin/{biin}", ta.jsonDo(http.MethodPost, "/biin/"+demoBIN, director("oa-dir")))
 		check("POST", "/biin/{biin}", ta.jsonDo(http.MethodPost, "/biin/123", director("oa-dir")))
 		check("POST", "/auth", ta.do(http.MethodPost, "/auth", nil, "Authorization", "Basic Zm9vOmJhcg=="))
+		// Five wrong codes burn the code: 401 each, then 429.
+		check("POST", "/biin/{biin}", ta.jsonDo(http.MethodPost, "/biin/"+demoBIN, director("oa-burn")))
+		wrong := "0000"
+		if ta.lastOTP() == wrong {
+			wrong = "1111"
+		}
+		burn := "Basic " + base64.StdEncoding.EncodeToString([]byte(demoBIN+"-oa-burn:"+wrong))
+		for i := 0; i < 5; i++ {
+			check("POST", "/auth", ta.do(http.MethodPost, "/auth", nil, "Authorization", burn))
+		}
+		if a := check("POST", "/auth", ta.do(http.MethodPost, "/auth", nil, "Authorization", burn)); a.code != http.StatusTooManyRequests {
+			t.Errorf("the sixth wrong code answered %d, want 429", a.code)
+		}
 		dir := check("POST", "/auth", ta.login(demoBIN, director("oa-dir")))
 		emp := check("POST", "/auth", ta.login(demoBIN, employee("oa-emp", "87770001122", "Аскар")))
 		access, refresh := dir.str("access_token"), dir.str("refresh_token")
@@ -215,6 +383,7 @@ func TestOpenAPI_RealAnswersMatchTheirSchemas(t *testing.T) {
 		check("POST", "/refresh_token", ta.do(http.MethodPost, "/refresh_token", nil, bearer("nonsense")...))
 		check("POST", "/device/fcm", ta.jsonDo(http.MethodPost, "/device/fcm", map[string]any{"FCM": "new-token"}, bearer(access)...))
 		check("POST", "/device/fcm", ta.jsonDo(http.MethodPost, "/device/fcm", map[string]any{}, bearer(access)...))
+		check("POST", "/device/fcm", ta.jsonDo(http.MethodPost, "/device/fcm", map[string]any{"FCM": strings.Repeat("x", 100<<10)}, bearer(access)...))
 
 		// Employees.
 		list := check("GET", "/employee/list", ta.get("/employee/list", access))
@@ -239,8 +408,12 @@ func TestOpenAPI_RealAnswersMatchTheirSchemas(t *testing.T) {
 		check("POST", "/reports/upload", ta.upload(access, nil, makeMP4(4096), false))
 		check("POST", "/reports/upload", ta.upload(access, meta(taskRef), []byte("not a video at all"), false))
 
-		// Images and QR (PNG answers are not JSON; their 404s are).
+		// Images and QR (PNG answers are not JSON; their errors are).
+		img := check("GET", "/images/{vehicle_type_code}/image.png", ta.do(http.MethodGet, "/images/"+carType+"/image.png", nil))
+		check("GET", "/images/{vehicle_type_code}/image.png", ta.do(http.MethodGet, "/images/"+carType+"/image.png", nil, "If-None-Match", img.hdr.Get("ETag")))
 		check("GET", "/images/{vehicle_type_code}/image.png", ta.do(http.MethodGet, "/images/no-such-type/image.png", nil))
+		check("GET", "/vehicle/qr/{vehicle_guid}", ta.do(http.MethodGet, "/vehicle/qr/"+binVehicle+"?size=128", nil, onecAuth()...))
+		check("GET", "/vehicle/qr/{vehicle_guid}", ta.do(http.MethodGet, "/vehicle/qr/"+binVehicle+"?size=5", nil, onecAuth()...))
 		check("GET", "/vehicle/qr/{vehicle_guid}", ta.do(http.MethodGet, "/vehicle/qr/no-such-vehicle", nil, onecAuth()...))
 		check("GET", "/vehicle/qr/{vehicle_guid}", ta.do(http.MethodGet, "/vehicle/qr/"+binVehicle, nil))
 
@@ -253,7 +426,12 @@ func TestOpenAPI_RealAnswersMatchTheirSchemas(t *testing.T) {
 		check("PUT", "/1c/vehicles", ta.jsonDo(http.MethodPut, "/1c/vehicles", []any{map[string]any{"vehicle_guid": "oa-v", "biin": demoBIN, "vehicle_type_code": "oa-type", "plate_number": "123ABC02"}}, onecAuth()...))
 		check("PUT", "/1c/reports", ta.jsonDo(http.MethodPut, "/1c/reports", []any{map[string]any{"ref_key": "oa-r", "report_number": "1", "vehicle_guid": "oa-v",
 			"date_start": "2099-01-01T00:00:00", "date_finish": "2099-01-08T00:00:00", "status_code": 1}}, onecAuth()...))
-		check("GET", "/1c/reports", ta.do(http.MethodGet, "/1c/reports?status=2&limit=5", nil, onecAuth()...))
+		feed := check("GET", "/1c/reports", ta.do(http.MethodGet, "/1c/reports?status=2", nil, onecAuth()...))
+		check("GET", "/1c/reports", ta.do(http.MethodGet, "/1c/reports?status=2&limit=5", nil))
+		// The feed's signed link to the video, as it is and tampered with.
+		video := videoPath(t, feed, taskRef)
+		check("GET", "/media/{key}", ta.do(http.MethodGet, video, nil))
+		check("GET", "/media/{key}", ta.do(http.MethodGet, video+"0", nil))
 		check("GET", "/1c/reports", ta.do(http.MethodGet, "/1c/reports?limit=100000", nil, onecAuth()...))
 		check("POST", "/1c/reports/{ref_key}/decision", ta.jsonDo(http.MethodPost, "/1c/reports/"+taskRef+"/decision", map[string]any{"status_code": 4, "reject_reason": "Темно"}, onecAuth()...))
 		check("POST", "/1c/reports/{ref_key}/decision", ta.jsonDo(http.MethodPost, "/1c/reports/"+taskRef+"/decision", map[string]any{"status_code": 3}, onecAuth()...))
@@ -266,15 +444,116 @@ func TestOpenAPI_RealAnswersMatchTheirSchemas(t *testing.T) {
 		check("POST", "/providers/vagvin/callback", ta.jsonDo(http.MethodPost, "/providers/vagvin/callback", map[string]any{"id": "1"}))
 
 		// Operations and the docs themselves.
-		for _, path := range []string{"/healthz", "/readyz"} { // plain JSON, not the envelope
+		for _, path := range []string{"/healthz", "/readyz", "/openapi.json"} { // plain JSON, not the envelope
 			resp, err := ta.app.http.Test(httptest.NewRequest(http.MethodGet, path, nil), -1)
 			if err != nil {
 				t.Fatal(err)
 			}
 			raw, _ := io.ReadAll(resp.Body)
-			check("GET", path, answer{code: resp.StatusCode, raw: raw})
+			check("GET", path, answer{code: resp.StatusCode, raw: raw, hdr: resp.Header})
 		}
+		check("GET", "/docs", ta.do(http.MethodGet, "/docs", nil))
 		check("POST", "/logout", ta.do(http.MethodPost, "/logout", nil, bearer(access)...))
 		check("POST", "/logout", ta.do(http.MethodPost, "/logout", nil, bearer(access)...))
+
+		if unseen := v.unseen(t); len(unseen) > 0 {
+			t.Errorf("operations without a real answer checked here (add one above):\n  %s", strings.Join(unseen, "\n  "))
+		}
 	})
+}
+
+// videoPath returns the path and query of the signed video link of report ref in a feed answer.
+func videoPath(t *testing.T, feed answer, ref string) string {
+	t.Helper()
+	items, _ := feed.data()["reports"].([]any)
+	for _, it := range items {
+		item, _ := it.(map[string]any)
+		upload, _ := item["upload"].(map[string]any)
+		if item["ref_key"] != ref || upload == nil {
+			continue
+		}
+		u, err := url.Parse(fmt.Sprint(upload["video_url"]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u.RequestURI()
+	}
+	t.Fatalf("no upload of %s in the feed: %.500s", ref, feed.raw)
+	return ""
+}
+
+// TestOpenAPI_VINCheckAnswersMatchTheirSchemas validates the VIN-check answers with a registry that
+// answers (a local Okpock playing the document's payloads) and the VAG callback with its secret set:
+// the on-demand check, the feed's vin_check once the upload's check has run, and the callback's
+// JSON, form, bad-body and wrong-secret answers.
+func TestOpenAPI_VINCheckAnswersMatchTheirSchemas(t *testing.T) {
+	const plate, vin = "777OAA02", "JTHBG262282011458" // Okpock's /info example
+	okpock := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var q struct{ Plate string }
+		_ = json.NewDecoder(r.Body).Decode(&q)
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case q.Plate != plate:
+			w.WriteHeader(http.StatusNotFound)
+			io.WriteString(w, `{"system":"OKPOCK","status":404,"message":"not_found","devMessage":"Given plate or VIN not found"}`)
+		case r.URL.Path == "/info":
+			fmt.Fprintf(w, `{"VIN":%q,"plate":%q}`, vin, plate)
+		case r.URL.Path == "/preview":
+			io.WriteString(w, `{"mark":"LEXUS","model":"IS300","vehicle_year":2007,"registration_actions_found":true,"road_accidents_found":false}`)
+		default:
+			w.WriteHeader(http.StatusNotFound)
+		}
+	}))
+	t.Cleanup(okpock.Close)
+	ta := newTestApp(t, "", "FL_OKPOCK_URL", okpock.URL, "FL_OKPOCK_USER", "fl", "FL_OKPOCK_PASSWORD", "okpock-pass",
+		"FL_OKPOCK_USER_AGENT", "ForteLeasing/1.0", "FL_VAGVIN_CALLBACK_SECRET", "oa-callback-secret")
+	v := newValidator(t)
+
+	wantStatus(t, ta.jsonDo(http.MethodPut, "/1c/vehicles", []any{
+		map[string]any{"vehicle_guid": "oa-vin-known", "biin": demoBIN, "vehicle_type_code": carType, "vin_code": vin, "plate_number": plate},
+		map[string]any{"vehicle_guid": "oa-vin-unknown", "biin": demoBIN, "vehicle_type_code": carType, "vin_code": vin, "plate_number": "000ZZZ01"},
+	}, onecAuth()...), 200, "")
+	wantStatus(t, ta.jsonDo(http.MethodPut, "/1c/reports", []any{map[string]any{"ref_key": "oa-vin-r", "report_number": "77",
+		"vehicle_guid": "oa-vin-known", "date_start": "2099-01-01T00:00:00", "date_finish": "2099-01-08T00:00:00", "status_code": 1}}, onecAuth()...), 200, "")
+
+	for guid, status := range map[string]string{"oa-vin-known": "match", "oa-vin-unknown": "not_found"} {
+		a := ta.do(http.MethodPost, "/1c/vehicles/"+guid+"/check", nil, onecAuth()...)
+		v.check(t, "POST", "/1c/vehicles/{vehicle_guid}/check", a)
+		if got, _ := a.data()["vin_check"].(map[string]any)["status"].(string); got != status {
+			t.Errorf("check of %s: %q, want %q", guid, got, status)
+		}
+	}
+
+	access := ta.login(demoBIN, director("oa-vin-dir")).str("access_token")
+	v.check(t, "POST", "/reports/upload", ta.upload(access, meta("oa-vin-r"), makeMP4(4096), false))
+	var checked map[string]any
+	for deadline := time.Now().Add(20 * time.Second); checked == nil; time.Sleep(50 * time.Millisecond) {
+		feed := ta.do(http.MethodGet, "/1c/reports?status=2", nil, onecAuth()...)
+		v.check(t, "GET", "/1c/reports", feed) // pending first, then the result
+		items, _ := feed.data()["reports"].([]any)
+		for _, it := range items {
+			item, _ := it.(map[string]any)
+			if c, _ := item["vin_check"].(map[string]any); item["ref_key"] == "oa-vin-r" && c != nil && c["status"] != "pending" {
+				checked = c
+			}
+		}
+		if checked == nil && time.Now().After(deadline) {
+			t.Fatalf("the upload's VIN check did not finish: %.800s", feed.raw)
+		}
+	}
+	if checked["status"] != "match" {
+		t.Errorf("the feed's vin_check: %v", checked)
+	}
+
+	post := func(secret, ct, body string) answer {
+		return ta.do(http.MethodPost, "/providers/vagvin/callback", strings.NewReader(body), "Content-Type", ct, "X-Callback-Secret", secret)
+	}
+	for _, a := range []answer{
+		post("oa-callback-secret", "application/json", `{"id":"oa-1","vin":"WVWZZZ31ZLE147331","status":"done","report_url":"/r/1.html"}`),
+		post("oa-callback-secret", "application/x-www-form-urlencoded", "id=oa-2&vin=WVWZZZ31ZLE147331&status=done"),
+		post("oa-callback-secret", "application/json", "not json, not a form"),
+		post("wrong", "application/json", `{"id":"oa-3"}`),
+	} {
+		v.check(t, "POST", "/providers/vagvin/callback", a)
+	}
 }
