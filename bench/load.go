@@ -107,7 +107,7 @@ func getter(client *http.Client, url, token string) func(context.Context) error 
 		_, err = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("GET %s: status %d", url, resp.StatusCode)
+			return httpStatusError(resp.StatusCode, "GET "+url, nil)
 		}
 		return err
 	}

@@ -20,7 +20,8 @@ scenarios:
   suite    one table: login, refresh, general and vehicle filter, 1C feed and upload, each next to its
            same-run baseline (bare Fiber route, raw SQL, raw minio-go PutObject)
   soak     -d of mixed traffic (logins, refreshes, lists, feed, 1C tasks, uploads, decisions) at -c clients,
-           sampling the service's RSS and goroutines every 10 s and judging the trend
+           sampling the service's RSS and goroutines every 10 s and judging the trend; its defaults differ:
+           -c 8 -d 10m -vehicles 2000 -reports 20000 -total 100000
   upload   -uploads concurrent uploads of -mib MiB through POST /reports/upload to MinIO, -rounds times;
            baseline: minio-go PutObject of the same files, in rounds alternating with the service's
 
@@ -55,8 +56,8 @@ func main() {
 	var o options
 	fs := flag.NewFlagSet("bench", flag.ExitOnError)
 	fs.Usage = func() { fmt.Fprintln(os.Stderr, usage); fs.PrintDefaults() }
-	fs.IntVar(&o.clients, "c", 64, "concurrent clients (filter)")
-	fs.DurationVar(&o.duration, "d", 20*time.Second, "measured duration per target (filter)")
+	fs.IntVar(&o.clients, "c", 64, "concurrent clients (filter, suite; soak: 8)")
+	fs.DurationVar(&o.duration, "d", 20*time.Second, "measured duration per target (filter, suite); the whole run (soak: 10m)")
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured warm-up per target (filter)")
 	fs.IntVar(&o.maxRequests, "n", 2_000_000, "at most this many requests per target and phase (filter)")
 	fs.IntVar(&o.companies, "companies", 100, "companies, the first being the big one (filter)")
@@ -81,6 +82,11 @@ func main() {
 	}
 	scenario := os.Args[1]
 	_ = fs.Parse(os.Args[2:])
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if scenario == "soak" {
+		soakDefaults(&o, set)
+	}
 	if o.pgURL == "" || o.s3URL == "" {
 		fmt.Fprintln(os.Stderr, "bench: set -pg and -s3, or FL_TEST_POSTGRES_URL and FL_TEST_S3_URL (source /tmp/services.env)")
 		os.Exit(2)

@@ -232,7 +232,7 @@ func doJSON(ctx context.Context, client *http.Client, method, url string, body a
 		return err
 	}
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("%s %s: %d %.500s", method, url, resp.StatusCode, raw)
+		return &statusError{status: resp.StatusCode, msg: fmt.Sprintf("%s %s: %d %.500s", method, url, resp.StatusCode, raw)}
 	}
 	if out == nil {
 		return nil
@@ -242,6 +242,19 @@ func doJSON(ctx context.Context, client *http.Client, method, url string, body a
 		return fmt.Errorf("%s %s: %w", method, url, err)
 	}
 	return json.Unmarshal(env.Data, out)
+}
+
+// statusError is an answer that was not the expected 2xx; the soak counts outcomes by its status.
+type statusError struct {
+	status int
+	msg    string
+}
+
+func (e *statusError) Error() string { return e.msg }
+
+// httpStatusError builds a statusError for what to name the request by.
+func httpStatusError(status int, what string, body []byte) error {
+	return &statusError{status: status, msg: fmt.Sprintf("%s: status %d %.300s", what, status, body)}
 }
 
 // onec sends one 1C upsert batch.

@@ -219,7 +219,7 @@ func postUpload(ctx context.Context, client *http.Client, base, token, refKey st
 	defer resp.Body.Close()
 	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 2000))
 	if resp.StatusCode != http.StatusCreated {
-		return fmt.Errorf("upload %s: status %d: %s", refKey, resp.StatusCode, answer)
+		return httpStatusError(resp.StatusCode, "upload "+refKey, answer)
 	}
 	return nil
 }
