@@ -201,6 +201,31 @@ func (d *Disk) Open(_ context.Context, key string) (io.ReadCloser, Object, error
 	return f, obj, nil
 }
 
+// OpenRange reads a section of the file.
+func (d *Disk) OpenRange(_ context.Context, key string, off, n int64) (io.ReadCloser, error) {
+	if err := checkKey(key); err != nil {
+		return nil, err
+	}
+	if off < 0 || n < 0 {
+		return nil, fmt.Errorf("media: range %d+%d of %q", off, n, key)
+	}
+	f, err := os.Open(d.path(key))
+	if err != nil {
+		return nil, statErr(key, err)
+	}
+	if info, err := f.Stat(); err != nil || !info.Mode().IsRegular() {
+		_ = f.Close()
+		if err == nil {
+			err = fmt.Errorf("media: %q: %w", key, ErrNotFound)
+		}
+		return nil, err
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{io.NewSectionReader(f, off, n), f}, nil
+}
+
 func (d *Disk) object(key string, info fs.FileInfo) (Object, error) {
 	if !info.Mode().IsRegular() {
 		// A directory is a key prefix, not an object (as in S3).

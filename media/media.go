@@ -23,6 +23,9 @@ type Store interface {
 	Stat(ctx context.Context, key string) (Object, error)
 	// Open returns ErrNotFound when key is absent. The caller closes the reader.
 	Open(ctx context.Context, key string) (io.ReadCloser, Object, error)
+	// OpenRange returns up to n bytes of key from offset off (fewer at the object's end, none past
+	// it) without fetching the rest; ErrNotFound when key is absent. The caller closes the reader.
+	OpenRange(ctx context.Context, key string, off, n int64) (io.ReadCloser, error)
 	// Delete of an absent key is not an error.
 	Delete(ctx context.Context, key string) error
 	// List calls fn for every object whose key starts with prefix, in no particular order.
@@ -108,4 +111,36 @@ func Open(ctx context.Context, rawURL string, opts Options) (Store, error) {
 	default:
 		return nil, fmt.Errorf("media: unsupported store scheme %q (want file or s3)", scheme)
 	}
+}
+
+// ReaderAt reads one stored object through ranged reads (OpenRange), for parsers that jump around a
+// file, such as the MP4 metadata reader. Every ReadAt is one request to the store.
+type ReaderAt struct {
+	ctx   context.Context
+	store Store
+	key   string
+}
+
+// NewReaderAt reads key of store under ctx.
+func NewReaderAt(ctx context.Context, store Store, key string) *ReaderAt {
+	return &ReaderAt{ctx: ctx, store: store, key: key}
+}
+
+func (r *ReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, fmt.Errorf("media: read %q at negative offset %d", r.key, off)
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	rc, err := r.store.OpenRange(r.ctx, r.key, off, int64(len(p)))
+	if err != nil {
+		return 0, err
+	}
+	defer rc.Close()
+	n, err := io.ReadFull(rc, p)
+	if err == io.ErrUnexpectedEOF || (err == io.EOF && n == 0) {
+		err = io.EOF // the object ended before p was full
+	}
+	return n, err
 }

@@ -1,6 +1,7 @@
 package media
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -256,6 +257,50 @@ func (s *S3) Open(ctx context.Context, key string) (io.ReadCloser, Object, error
 		return nil, Object{}, s.fail("open", key, err)
 	}
 	return obj, s3Object(info), nil
+}
+
+// OpenRange asks S3 for the bytes off..off+n-1 only. A range starting past the end is an empty read.
+func (s *S3) OpenRange(ctx context.Context, key string, off, n int64) (io.ReadCloser, error) {
+	if err := checkKey(key); err != nil {
+		return nil, err
+	}
+	if off < 0 || n < 0 {
+		return nil, fmt.Errorf("media: range %d+%d of %q", off, n, key)
+	}
+	if err := s.ensureBucket(ctx); err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		if _, err := s.Stat(ctx, key); err != nil {
+			return nil, err
+		}
+		return io.NopCloser(strings.NewReader("")), nil
+	}
+	opts := minio.GetObjectOptions{}
+	if err := opts.SetRange(off, off+n-1); err != nil {
+		return nil, fmt.Errorf("media: range %d+%d of %q: %w", off, n, key, err)
+	}
+	obj, err := s.client.GetObject(ctx, s.bucket, key, opts)
+	if err != nil {
+		return nil, s.fail("open range", key, err)
+	}
+	// GetObject is lazy: the first read sends the request. Read one byte now so that a missing key or
+	// a store that is down is reported here, and a range past the end reads as empty.
+	first := make([]byte, 1)
+	m, err := obj.Read(first)
+	switch {
+	case m == 1:
+		return struct {
+			io.Reader
+			io.Closer
+		}{io.MultiReader(bytes.NewReader(first), obj), obj}, nil
+	case err == io.EOF || minio.ToErrorResponse(err).Code == "InvalidRange":
+		_ = obj.Close()
+		return io.NopCloser(strings.NewReader("")), nil
+	default:
+		_ = obj.Close()
+		return nil, s.fail("open range", key, err)
+	}
 }
 
 func s3Object(info minio.ObjectInfo) Object {

@@ -406,6 +406,43 @@ func testStore(t *testing.T, newHarness func(t *testing.T) harness) {
 		}
 	})
 
+	t.Run("OpenRange", func(t *testing.T) {
+		h := newHarness(t)
+		const key, n = "r/v.mp4", 3*mib + 5
+		mustPut(t, h.store, key, 9, n, "video/mp4")
+		all, err := io.ReadAll(randomBody(9, n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct{ off, n, want int64 }{
+			{0, 8, 8}, {mib, 4096, 4096}, {n - 10, 100, 10}, {n, 10, 0}, {n + 100, 10, 0}, {5, 0, 0},
+		} {
+			rc, err := h.store.OpenRange(testContext(t), key, c.off, c.n)
+			if err != nil {
+				t.Fatalf("OpenRange(%d, %d): %v", c.off, c.n, err)
+			}
+			got, err := io.ReadAll(rc)
+			rc.Close()
+			if err != nil {
+				t.Fatalf("OpenRange(%d, %d) read: %v", c.off, c.n, err)
+			}
+			if int64(len(got)) != c.want || (c.want > 0 && !bytes.Equal(got, all[c.off:c.off+c.want])) {
+				t.Errorf("OpenRange(%d, %d) gave %d bytes, want %d of the object", c.off, c.n, len(got), c.want)
+			}
+		}
+		if _, err := h.store.OpenRange(testContext(t), "r/absent.mp4", 0, 8); !errors.Is(err, ErrNotFound) {
+			t.Errorf("OpenRange(absent) = %v, want ErrNotFound", err)
+		}
+		ra := NewReaderAt(testContext(t), h.store, key)
+		p := make([]byte, 64)
+		if m, err := ra.ReadAt(p, n-32); m != 32 || err != io.EOF || !bytes.Equal(p[:32], all[n-32:]) {
+			t.Errorf("ReaderAt at the end = %d, %v", m, err)
+		}
+		if m, err := ra.ReadAt(p, 1000); m != 64 || err != nil || !bytes.Equal(p, all[1000:1064]) {
+			t.Errorf("ReaderAt inside = %d, %v", m, err)
+		}
+	})
+
 	t.Run("Ping", func(t *testing.T) {
 		h := newHarness(t)
 		if err := h.store.Ping(testContext(t)); err != nil {
