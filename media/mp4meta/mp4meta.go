@@ -432,7 +432,7 @@ func tkhdSize(b []byte) (int, int) {
 
 // compressorName is the first visual sample entry's 32-byte Pascal string ("Lavc libx264").
 func compressorName(b []byte) string {
-	const entry = 8   // version, flags, entry count
+	const entry = 8     // version, flags, entry count
 	const name = 8 + 42 // size, format, then the fields before compressorname
 	if len(b) < entry+name+32 {
 		return ""
