@@ -4,37 +4,25 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/utils"
 
+	"github.com/forteleasing/inspections"
 	"github.com/forteleasing/inspections/internal/apperr"
 	"github.com/forteleasing/inspections/internal/httpx"
 )
 
-// Overview fills the reports, info, filter (and, for the director, employees) blocks of the login answer.
-// The reports feature provides it; auth only owns the interface.
-type Overview interface {
-	Overview(ctx context.Context, p Principal) (Dashboard, error)
-}
-
-// Dashboard holds the blocks of the seed's /auth answer that other features own.
-type Dashboard struct {
-	Employees any // nil for employees: the key is left out
-	Reports   any
-	Info      any
-	Filter    any
-}
-
 // Handler serves the login endpoints and provides the access middleware for the other features.
 type Handler struct {
 	svc       *Service
-	overview  Overview
+	overview  inspections.Overview
 	otpDigits int
 }
 
-func NewHandler(svc *Service, overview Overview, otpDigits int) *Handler {
+func NewHandler(svc *Service, overview inspections.Overview, otpDigits int) *Handler {
 	return &Handler{svc: svc, overview: overview, otpDigits: otpDigits}
 }
 
@@ -131,17 +119,17 @@ func (h *Handler) setFCM(c *fiber.Ctx) error {
 
 // loginAnswer is the seed's /auth answer; key names follow the seed exactly.
 type loginAnswer struct {
-	AccessToken  string `json:"access_token"`
-	RefreshToken string `json:"refresh_token"`
-	Mobile       string `json:"mobile"`
-	Email        string `json:"email"`
-	FirstName    string `json:"first_name"`
-	LastName     string `json:"last_name"`
-	PatronicName string `json:"patronic_name"`
-	BIIN         string `json:"biin"`
-	CompanyName  string `json:"company_name"`
-	UserType     string `json:"user_type"`
-	Employees    any    `json:"employees,omitempty"`
+	AccessToken  string                  `json:"access_token"`
+	RefreshToken string                  `json:"refresh_token"`
+	Mobile       string                  `json:"mobile"`
+	Email        string                  `json:"email"`
+	FirstName    string                  `json:"first_name"`
+	LastName     string                  `json:"last_name"`
+	PatronicName string                  `json:"patronic_name"`
+	BIIN         string                  `json:"biin"`
+	CompanyName  string                  `json:"company_name"`
+	UserType     string                  `json:"user_type"`
+	Employees    *[]inspections.Employee `json:"employees,omitempty"` // the director's only; [] when none
 	// reports, info and filter follow, spliced in by answer: they usually arrive encoded from a cache.
 }
 
@@ -156,7 +144,11 @@ func (h *Handler) answer(c *fiber.Ctx, ss Session) error {
 		BIIN: ss.BIIN, CompanyName: ss.CompanyName, UserType: roleTitle(ss.Role),
 	}
 	if ss.IsDirector() {
-		a.Employees = d.Employees
+		employees := d.Employees
+		if employees == nil {
+			employees = []inspections.Employee{}
+		}
+		a.Employees = &employees
 	}
 	head, err := json.Marshal(a)
 	if err != nil {
@@ -168,16 +160,13 @@ func (h *Handler) answer(c *fiber.Ctx, ss Session) error {
 	body.Write(head[:len(head)-1])
 	for _, block := range []struct {
 		key string
-		v   any
+		raw json.RawMessage
 	}{{"reports", d.Reports}, {"info", d.Info}, {"filter", d.Filter}} {
-		raw, ok := block.v.(json.RawMessage)
-		if !ok || len(raw) == 0 {
-			if raw, err = json.Marshal(block.v); err != nil {
-				return err
-			}
+		if len(block.raw) == 0 {
+			return fmt.Errorf("auth: the login answer's %s block is empty", block.key)
 		}
 		body.WriteString(`,"` + block.key + `":`)
-		body.Write(raw)
+		body.Write(block.raw)
 	}
 	body.WriteByte('}')
 	return httpx.OKEncoded(c, body.Bytes())
@@ -250,11 +239,11 @@ func normalizeMobile(s string, fields *apperr.FieldList) string {
 // EmptyOverview answers empty blocks with every key present, for a service without the reports feature.
 type EmptyOverview struct{}
 
-func (EmptyOverview) Overview(context.Context, Principal) (Dashboard, error) {
-	return Dashboard{
-		Employees: []any{},
-		Reports:   map[string][]any{"important": {}, "general": {}},
-		Info:      map[string]any{"by_vehicle_type_code": map[string]any{}},
-		Filter:    map[string]any{"status": map[string]string{}, "vehicle_type": []any{}, "date_range": map[string]string{}},
+func (EmptyOverview) Overview(context.Context, Principal) (inspections.Dashboard, error) {
+	return inspections.Dashboard{
+		Employees: []inspections.Employee{},
+		Reports:   json.RawMessage(`{"important":[],"general":[]}`),
+		Info:      json.RawMessage(`{"by_vehicle_type_code":{}}`),
+		Filter:    json.RawMessage(`{"status":{},"vehicle_type":[],"date_range":{}}`),
 	}, nil
 }

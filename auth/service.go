@@ -10,14 +10,15 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/forteleasing/inspections"
 	"github.com/forteleasing/inspections/internal/apperr"
 	"github.com/forteleasing/inspections/internal/config"
 	"github.com/forteleasing/inspections/internal/mail"
 )
 
 const (
-	roleDirector = 1
-	roleEmployee = 2
+	roleDirector = inspections.RoleDirector
+	roleEmployee = inspections.RoleEmployee
 )
 
 // Mailer delivers the OTP e-mails (internal/mail has the transports).
@@ -232,7 +233,7 @@ type Session struct {
 
 func (s *Service) issue(ss session, rti int64, rtp string, issuedAt time.Time) (Session, error) {
 	p := principalOf(ss)
-	pair, err := s.tokens.sign(p.identity(), rti, rtp, issuedAt)
+	pair, err := s.tokens.sign(identityOf(p), rti, rtp, issuedAt)
 	if err != nil {
 		return Session{}, err
 	}

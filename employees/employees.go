@@ -7,16 +7,13 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/forteleasing/inspections"
 	"github.com/forteleasing/inspections/internal/apperr"
 	"github.com/forteleasing/inspections/internal/database"
 )
 
 // Employee is one entry of GET /employee/list; keys follow the seed.
-type Employee struct {
-	ID        int64  `json:"id" db:"id"`
-	FirstName string `json:"first_name" db:"first_name"`
-	Mobile    string `json:"mobile" db:"mobile"`
-}
+type Employee = inspections.Employee
 
 // MaxList bounds the list; a company has far fewer app users than this.
 const MaxList = 1000
@@ -43,8 +40,8 @@ func (s *Store) List(ctx context.Context, companyID int64) ([]Employee, error) {
 	return out, err
 }
 
-// ListAny adapts List for the login answer.
-func (s *Store) ListAny(ctx context.Context, companyID int64) (any, error) {
+// Employees is List for the login answer (inspections.Employees).
+func (s *Store) Employees(ctx context.Context, companyID int64) ([]inspections.Employee, error) {
 	return s.List(ctx, companyID)
 }
 

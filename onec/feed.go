@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/forteleasing/inspections"
 	"github.com/forteleasing/inspections/internal/apperr"
 	"github.com/forteleasing/inspections/reports"
 )
@@ -24,22 +25,22 @@ type VideoURLs interface {
 
 // FeedItem is one report of GET /1c/reports.
 type FeedItem struct {
-	RefKey         string         `json:"ref_key"`
-	ReportNumber   string         `json:"report_number"`
-	ContractNumber string         `json:"contract_number"`
-	BIIN           string         `json:"biin"`
-	VehicleGUID    string         `json:"vehicle_guid"`
-	VINCode        string         `json:"vin_code"`
-	PlateNumber    string         `json:"plate_number"`
-	DateStart      string         `json:"date_start"`
-	DateFinish     string         `json:"date_finish"`
-	StatusCode     int            `json:"status_code"`
-	StatusTitle    string         `json:"status_title"`
-	RejectReason   string         `json:"reject_reason"`
-	ChangedAt      string         `json:"changed_at"`
-	Upload         *FeedUpload    `json:"upload"`
-	VINCheck       any            `json:"vin_check"`
-	History        []HistoryEntry `json:"history"`
+	RefKey         string                `json:"ref_key"`
+	ReportNumber   string                `json:"report_number"`
+	ContractNumber string                `json:"contract_number"`
+	BIIN           string                `json:"biin"`
+	VehicleGUID    string                `json:"vehicle_guid"`
+	VINCode        string                `json:"vin_code"`
+	PlateNumber    string                `json:"plate_number"`
+	DateStart      string                `json:"date_start"`
+	DateFinish     string                `json:"date_finish"`
+	StatusCode     int                   `json:"status_code"`
+	StatusTitle    string                `json:"status_title"`
+	RejectReason   string                `json:"reject_reason"`
+	ChangedAt      string                `json:"changed_at"`
+	Upload         *FeedUpload           `json:"upload"`
+	VINCheck       *inspections.VINCheck `json:"vin_check"`
+	History        []HistoryEntry        `json:"history"`
 }
 
 type FeedUpload struct {
@@ -139,7 +140,10 @@ func (s *Service) Feed(ctx context.Context, q FeedQuery) (FeedPage, error) {
 			VehicleGUID: r.VehicleGUID, VINCode: r.VINCode, PlateNumber: r.PlateNumber,
 			DateStart: reports.FormatDateTime(r.DateStart), DateFinish: reports.FormatDateTime(r.DateFinish),
 			StatusCode: r.StatusCode, StatusTitle: reports.StatusTitle(r.StatusCode), RejectReason: r.RejectReason,
-			ChangedAt: reports.FormatDateTime(r.UpdatedAt), History: []HistoryEntry{}, VINCheck: checks[r.ID],
+			ChangedAt: reports.FormatDateTime(r.UpdatedAt), History: []HistoryEntry{},
+		}
+		if c, ok := checks[r.ID]; ok {
+			item.VINCheck = &c
 		}
 		if u, ok := uploads[r.ID]; ok {
 			url, err := s.videos.URL(ctx, u.ObjectKey, videoURLTTL)
@@ -163,16 +167,11 @@ func (s *Service) Feed(ctx context.Context, q FeedQuery) (FeedPage, error) {
 	return page, nil
 }
 
-func (s *Service) vinChecks(ctx context.Context, ids []int64) (map[int64]any, error) {
+func (s *Service) vinChecks(ctx context.Context, ids []int64) (map[int64]inspections.VINCheck, error) {
 	if s.checks == nil {
-		return map[int64]any{}, nil
+		return map[int64]inspections.VINCheck{}, nil
 	}
 	return s.checks.ForReports(ctx, ids)
-}
-
-// VINChecks supplies each report's vin_check block (the vehicles feature provides it; nil → null).
-type VINChecks interface {
-	ForReports(ctx context.Context, reportIDs []int64) (map[int64]any, error)
 }
 
 // Decision is 1C's verdict on a submitted report.

@@ -1,13 +1,17 @@
 package onec
 
-import "time"
+import (
+	"time"
+
+	"github.com/forteleasing/inspections"
+)
 
 // Service holds the rules of the 1C API: validate a whole batch first, then write it all or nothing.
 type Service struct {
 	store  *Store
 	now    func() time.Time
 	videos VideoURLs
-	checks VINChecks
+	checks inspections.VINChecks
 	notify Notifier
 }
 
@@ -16,7 +20,7 @@ type Service struct {
 type Options struct {
 	Now      func() time.Time
 	Videos   VideoURLs
-	Checks   VINChecks
+	Checks   inspections.VINChecks
 	Notifier Notifier
 }
 

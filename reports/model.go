@@ -7,14 +7,16 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/forteleasing/inspections"
 )
 
 // Status codes of CONTRACT §3.
 const (
-	StatusToSubmit = 1
-	StatusSent     = 2
-	StatusApproved = 3
-	StatusRejected = 4
+	StatusToSubmit = inspections.ReportToSubmit
+	StatusSent     = inspections.ReportSent
+	StatusApproved = inspections.ReportApproved
+	StatusRejected = inspections.ReportRejected
 )
 
 var statusTitles = map[int]string{

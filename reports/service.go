@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/forteleasing/inspections"
 	"github.com/forteleasing/inspections/auth"
 	"github.com/forteleasing/inspections/internal/httpx"
 )
@@ -20,15 +21,10 @@ const (
 // Page is the requested slice of a list.
 type Page struct{ Limit, Offset int }
 
-// EmployeeLister gives the director's login answer its employees (the employees feature provides it).
-type EmployeeLister interface {
-	ListAny(ctx context.Context, companyID int64) (any, error)
-}
-
 // Service builds the answers of the report endpoints.
 type Service struct {
 	store     *Store
-	employees EmployeeLister
+	employees inspections.Employees
 	publicURL string
 	now       func() time.Time
 	cache     caches
@@ -39,7 +35,7 @@ type fleetBlocks struct {
 	filter FilterBlock
 }
 
-func NewService(store *Store, employees EmployeeLister, publicURL string, now func() time.Time) *Service {
+func NewService(store *Store, employees inspections.Employees, publicURL string, now func() time.Time) *Service {
 	if now == nil {
 		now = time.Now
 	}
@@ -250,7 +246,7 @@ func (s *Service) Vehicle(ctx context.Context, p auth.Principal, guid string, pa
 
 // Overview fills the login answer's blocks: the newest reports, the types, the filter, and for the
 // director the employees. The first three come encoded from the answer cache (json.RawMessage).
-func (s *Service) Overview(ctx context.Context, p auth.Principal) (auth.Dashboard, error) {
+func (s *Service) Overview(ctx context.Context, p auth.Principal) (inspections.Dashboard, error) {
 	page := Page{Limit: DefaultLimit}
 	c, err := s.cached(ctx, p, answerKey{kind: 'o', companyID: p.CompanyID, page: page}, func(version int64) (cachedAnswer, error) {
 		g, err := s.general(ctx, p, Filter{}, page, version)
@@ -260,12 +256,12 @@ func (s *Service) Overview(ctx context.Context, p auth.Principal) (auth.Dashboar
 		return encodedParts(g.Reports, g.Info, g.Filter)
 	})
 	if err != nil {
-		return auth.Dashboard{}, err
+		return inspections.Dashboard{}, err
 	}
-	d := auth.Dashboard{Reports: c.parts[0], Info: c.parts[1], Filter: c.parts[2]}
+	d := inspections.Dashboard{Reports: c.parts[0], Info: c.parts[1], Filter: c.parts[2]}
 	if p.IsDirector() && s.employees != nil {
-		if d.Employees, err = s.employees.ListAny(ctx, p.CompanyID); err != nil {
-			return auth.Dashboard{}, err
+		if d.Employees, err = s.employees.Employees(ctx, p.CompanyID); err != nil {
+			return inspections.Dashboard{}, err
 		}
 	}
 	return d, nil

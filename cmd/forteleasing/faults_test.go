@@ -133,7 +133,7 @@ func checkConsistent(t *testing.T, ta *testApp, store media.Store, outcomes []ou
 		t.Errorf("%d uploads whose report is still waiting for one", n)
 	}
 	var keys []string
-	if err := ta.app.db.Select(&keys, `SELECT object_key FROM uploads`); err != nil {
+	if err := ta.app.DB.Select(&keys, `SELECT object_key FROM uploads`); err != nil {
 		t.Fatal(err)
 	}
 	for _, k := range keys {
@@ -202,7 +202,7 @@ func TestFaults_PostgreSQLRestartDuringTraffic(t *testing.T) {
 			wantStatus(t, ta.upload(token, meta(o.ref), makeMP4(256<<10), false, "Idempotency-Key", "k-"+o.ref), 201, "")
 		}
 	}
-	checkConsistent(t, direct, ta.app.media, outcomes)
+	checkConsistent(t, direct, ta.app.Media, outcomes)
 	if n := ta.count(t, `SELECT count(*) FROM reports WHERE report_number = ref_key AND status_code = 2`); n != countKind(outcomes, "upload") {
 		t.Errorf("%d tasks submitted, %d uploads tried", n, countKind(outcomes, "upload"))
 	}
@@ -245,7 +245,7 @@ func TestFaults_MinIOStoppedAndStartedDuringUploads(t *testing.T) {
 			wantStatus(t, ta.upload(token, meta(o.ref), makeMP4(64<<10), false, "Idempotency-Key", "k-"+o.ref), 201, "")
 		}
 	}
-	checkConsistent(t, ta, healthy.app.media, outcomes)
+	checkConsistent(t, ta, healthy.app.Media, outcomes)
 	// Every refused upload was retried once it was back, so every task has its video now.
 	if n := ta.count(t, `SELECT count(*) FROM reports WHERE report_number = ref_key AND status_code = 2`); n != countKind(outcomes, "upload") {
 		t.Errorf("%d tasks submitted, %d uploads tried", n, countKind(outcomes, "upload"))
@@ -261,7 +261,7 @@ func TestReadiness_RedWhilePostgreSQLIsDownGreenAfter(t *testing.T) {
 	u.Host = p.ln.Addr().String()
 	ta := newTestApp(t, u.String())
 	ready := func() (int, string) {
-		resp, err := ta.app.http.Test(httptest.NewRequest(http.MethodGet, "/readyz", nil), -1)
+		resp, err := ta.app.HTTP.Test(httptest.NewRequest(http.MethodGet, "/readyz", nil), -1)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -134,7 +134,7 @@ func TestFeed_NoChangeSkippedOrRepeatedWhileWritesHappen(t *testing.T) {
 			RefKey string `db:"ref_key"`
 			Seq    int64  `db:"change_seq"`
 		}
-		if err := ta.app.db.Select(&current, `SELECT ref_key, change_seq FROM reports`); err != nil {
+		if err := ta.app.DB.Select(&current, `SELECT ref_key, change_seq FROM reports`); err != nil {
 			t.Fatal(err)
 		}
 		for _, r := range current {

@@ -42,10 +42,10 @@ func FuzzUploadBody(f *testing.F) {
 				t.Fatalf("201 but the report is in status %d", s)
 			}
 			var key string
-			if err := ta.app.db.Get(&key, `SELECT object_key FROM uploads ORDER BY id DESC LIMIT 1`); err != nil {
+			if err := ta.app.DB.Get(&key, `SELECT object_key FROM uploads ORDER BY id DESC LIMIT 1`); err != nil {
 				t.Fatal(err)
 			}
-			r, _, err := ta.app.media.Open(context.Background(), key)
+			r, _, err := ta.app.Media.Open(context.Background(), key)
 			if err != nil {
 				t.Fatal(err)
 			}

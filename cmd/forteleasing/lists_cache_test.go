@@ -101,7 +101,7 @@ func TestReports_ListsAreServedGzippedToClientsThatAskForIt(t *testing.T) {
 		req := httptest.NewRequest(http.MethodGet, path, nil)
 		req.Header.Set("Authorization", "Bearer "+tok)
 		req.Header.Set("Accept-Encoding", "br;q=1.0, gzip;q=0.8")
-		resp, err := ta.app.http.Test(req, -1)
+		resp, err := ta.app.HTTP.Test(req, -1)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -117,7 +117,7 @@ func TestReports_ListsAreServedGzippedToClientsThatAskForIt(t *testing.T) {
 			t.Fatalf("%s: the gzip answer differs from the plain one (%v)", path, err)
 		}
 		req.Header.Set("Accept-Encoding", "gzip;q=0, identity")
-		if resp, _ := ta.app.http.Test(req, -1); resp.Header.Get("Content-Encoding") != "" {
+		if resp, _ := ta.app.HTTP.Test(req, -1); resp.Header.Get("Content-Encoding") != "" {
 			t.Fatalf("%s: gzip sent to a client that refused it", path)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/forteleasing/inspections/internal/app"
 	"github.com/forteleasing/inspections/internal/config"
 	"github.com/forteleasing/inspections/internal/database"
 )
@@ -83,27 +84,27 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 }
 
 func serve(ctx context.Context, cfg config.Config, log *slog.Logger, demo bool) error {
-	a, err := open(ctx, cfg, log, deps{})
+	a, err := app.Open(ctx, cfg, log, app.Deps{})
 	if err != nil {
 		return err
 	}
-	defer a.close()
+	defer a.Close()
 	if demo {
-		if err := a.onec.LoadDemo(ctx); err != nil {
+		if err := a.OneC.LoadDemo(ctx); err != nil {
 			return fmt.Errorf("load demo data: %w", err)
 		}
 		log.Info("demo data loaded", "biin", "200940026146", "iin", "790920300817")
 	}
-	return a.run(ctx)
+	return a.Run(ctx)
 }
 
 func loadDemo(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	a, err := open(ctx, cfg, log, deps{})
+	a, err := app.Open(ctx, cfg, log, app.Deps{})
 	if err != nil {
 		return err
 	}
-	defer a.close()
-	if err := a.onec.LoadDemo(ctx); err != nil {
+	defer a.Close()
+	if err := a.OneC.LoadDemo(ctx); err != nil {
 		return err
 	}
 	log.Info("demo data loaded", "database", database.Redact(cfg.DatabaseURL))

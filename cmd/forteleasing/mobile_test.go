@@ -148,14 +148,14 @@ func TestTenantIsolation_AnotherCompanysIDsAreNotFound(t *testing.T) {
 		bin := ta.login(demoBIN, director("iso-bin")).str("access_token")
 		ta.login(demoIIN, employee("iso-emp", "87010000001", "Чужой"))
 		var otherEmployee int
-		if err := ta.app.db.Get(&otherEmployee, `SELECT id FROM users WHERE mobile = '87010000001'`); err != nil {
+		if err := ta.app.DB.Get(&otherEmployee, `SELECT id FROM users WHERE mobile = '87010000001'`); err != nil {
 			t.Fatal(err)
 		}
 		wantStatus(t, ta.get("/reports/vehicle/select/"+iinVehicle, bin), 404, "vehicle_not_found")
 		wantStatus(t, ta.get("/reports/general/filter/null/null/"+iinVehicle, bin), 404, "vehicle_not_found")
 		wantStatus(t, ta.do(http.MethodDelete, "/employee/delete/"+strconv.Itoa(otherEmployee), nil, "Authorization", "Bearer "+bin), 404, "employee_not_found")
 		var active bool
-		if err := ta.app.db.Get(&active, `SELECT active FROM users WHERE id = $1`, otherEmployee); err != nil || !active {
+		if err := ta.app.DB.Get(&active, `SELECT active FROM users WHERE id = $1`, otherEmployee); err != nil || !active {
 			t.Fatalf("the other company's employee was touched: active=%v %v", active, err)
 		}
 		// Nothing of the IIN company leaks into the BIN company's lists.
@@ -178,11 +178,11 @@ func TestEmployees_DirectorOnlyAndDeletionLocksOutAtOnce(t *testing.T) {
 		wantStatus(t, ta.do(http.MethodDelete, "/employee/delete/1", nil, "Authorization", "Bearer "+emp.str("access_token")), 403, "director_only")
 		wantStatus(t, ta.do(http.MethodDelete, "/employee/delete/abc", nil, "Authorization", "Bearer "+dir), 404, "employee_not_found")
 		var id int
-		if err := ta.app.db.Get(&id, `SELECT id FROM users WHERE role = 2`); err != nil {
+		if err := ta.app.DB.Get(&id, `SELECT id FROM users WHERE role = 2`); err != nil {
 			t.Fatal(err)
 		}
 		var dirID int
-		if err := ta.app.db.Get(&dirID, `SELECT id FROM users WHERE role = 1 AND company_id = (SELECT id FROM companies WHERE biin = $1)`, demoBIN); err != nil {
+		if err := ta.app.DB.Get(&dirID, `SELECT id FROM users WHERE role = 1 AND company_id = (SELECT id FROM companies WHERE biin = $1)`, demoBIN); err != nil {
 			t.Fatal(err)
 		}
 		wantStatus(t, ta.do(http.MethodDelete, "/employee/delete/"+strconv.Itoa(dirID), nil, "Authorization", "Bearer "+dir), 404, "employee_not_found")
@@ -190,7 +190,7 @@ func TestEmployees_DirectorOnlyAndDeletionLocksOutAtOnce(t *testing.T) {
 		wantStatus(t, ta.get("/reports/general/filter", emp.str("access_token")), 401, "session_revoked")
 		wantStatus(t, ta.do(http.MethodPost, "/refresh_token", nil, "Authorization", "Bearer "+emp.str("refresh_token")), 401, "invalid_refresh_token")
 		var tokens int
-		if err := ta.app.db.Get(&tokens, `SELECT count(*) FROM sessions WHERE user_id = $1 AND fcm_token <> ''`, id); err != nil || tokens != 0 {
+		if err := ta.app.DB.Get(&tokens, `SELECT count(*) FROM sessions WHERE user_id = $1 AND fcm_token <> ''`, id); err != nil || tokens != 0 {
 			t.Fatalf("push tokens left for the deleted employee: %d %v", tokens, err)
 		}
 		if n := len(ta.get("/employee/list", dir).data()["employees"].([]any)); n != 0 {

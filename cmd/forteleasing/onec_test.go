@@ -15,7 +15,7 @@ func company(biin, name string) map[string]any {
 func (ta *testApp) count(t *testing.T, q string, args ...any) int {
 	t.Helper()
 	var n int
-	if err := ta.app.db.Get(&n, q, args...); err != nil {
+	if err := ta.app.DB.Get(&n, q, args...); err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -90,7 +90,7 @@ func TestOneC_OlderDataVersionIsSkipped(t *testing.T) {
 			t.Fatalf("older version: %s", a.raw)
 		}
 		var name string
-		if err := ta.app.db.Get(&name, `SELECT name FROM companies WHERE biin = '000000000000'`); err != nil || name != "Версия 10" {
+		if err := ta.app.DB.Get(&name, `SELECT name FROM companies WHERE biin = '000000000000'`); err != nil || name != "Версия 10" {
 			t.Fatalf("name %q %v", name, err)
 		}
 	})

@@ -63,7 +63,7 @@ func TestOpenAPI_EveryRouteIsDocumentedAndEveryOperationExists(t *testing.T) {
 	covered := map[string]bool{}
 	var undocumented []string
 	seen := map[string]bool{}
-	for _, r := range ta.app.http.GetRoutes(true) {
+	for _, r := range ta.app.HTTP.GetRoutes(true) {
 		if r.Method == http.MethodHead || r.Method == "USE" || seen[r.Method+" "+r.Path] {
 			continue // Fiber adds HEAD for every GET
 		}
@@ -445,7 +445,7 @@ func TestOpenAPI_RealAnswersMatchTheirSchemas(t *testing.T) {
 
 		// Operations and the docs themselves.
 		for _, path := range []string{"/healthz", "/readyz", "/openapi.json"} { // plain JSON, not the envelope
-			resp, err := ta.app.http.Test(httptest.NewRequest(http.MethodGet, path, nil), -1)
+			resp, err := ta.app.HTTP.Test(httptest.NewRequest(http.MethodGet, path, nil), -1)
 			if err != nil {
 				t.Fatal(err)
 			}

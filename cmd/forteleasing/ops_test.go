@@ -21,7 +21,7 @@ func TestReadiness_RedWhileMinIOIsDownGreenAfter(t *testing.T) {
 	u.Host = p.ln.Addr().String()
 	ta := newTestApp(t, "", "FL_MEDIA_URL", u.String())
 	ready := func() (int, map[string]any) {
-		resp, err := ta.app.http.Test(httptest.NewRequest(http.MethodGet, "/readyz", nil), -1)
+		resp, err := ta.app.HTTP.Test(httptest.NewRequest(http.MethodGet, "/readyz", nil), -1)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -46,11 +46,11 @@ func TestReadiness_RedWhileMinIOIsDownGreenAfter(t *testing.T) {
 
 func TestReadiness_RedWhenTheDatabaseIsGone(t *testing.T) {
 	ta := newTestApp(t, "")
-	if resp, _ := ta.app.http.Test(httptest.NewRequest(http.MethodGet, "/healthz", nil), -1); resp.StatusCode != 200 {
+	if resp, _ := ta.app.HTTP.Test(httptest.NewRequest(http.MethodGet, "/healthz", nil), -1); resp.StatusCode != 200 {
 		t.Fatalf("healthz %d", resp.StatusCode)
 	}
-	ta.app.db.Close()
-	resp, _ := ta.app.http.Test(httptest.NewRequest(http.MethodGet, "/readyz", nil), -1)
+	ta.app.DB.Close()
+	resp, _ := ta.app.HTTP.Test(httptest.NewRequest(http.MethodGet, "/readyz", nil), -1)
 	body, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != 503 || !strings.Contains(string(body), `"database"`) {
 		t.Fatalf("readyz with the database closed: %d %s", resp.StatusCode, body)
@@ -63,7 +63,7 @@ func TestMetricsAndAccessLog_CountRequestsWithoutSecrets(t *testing.T) {
 	ta.get("/reports/vehicle/select/"+binVehicle, a.str("access_token"))
 	ta.get("/nope", "")
 	rec := httptest.NewRecorder()
-	promhttp.HandlerFor(ta.app.metrics.Registry, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	promhttp.HandlerFor(ta.app.Metrics.Registry, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	out := rec.Body.String()
 	for _, want := range []string{
 		`forteleasing_http_requests_total{method="GET",route="/reports/vehicle/select/:vehicle_guid",status="200"} 1`,

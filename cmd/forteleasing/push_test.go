@@ -33,7 +33,7 @@ func byToken(msgs []map[string]any) map[string]map[string]any {
 
 func TestPush_NewTaskAndDecisionReachTheRightDevices(t *testing.T) {
 	fcm := pushtest.Start(t)
-	ta := newTestAppWith(t, "", deps{pushSender: fcm.Sender(t)})
+	ta := newTestAppWith(t, "", deps{PushSender: fcm.Sender(t)})
 	emp := ta.login(demoBIN, employee("emp-phone", "87781578800", "Иван")).str("access_token")
 	ta.login(demoBIN, director("dir-phone"))
 	ta.login(demoIIN, director("other-company-phone"))
@@ -89,7 +89,7 @@ func TestPush_DeadTokensAreForgottenAndFailuresNeverFailTheRequest(t *testing.T)
 		}
 		return 503, pushtest.Unavailable // FCM down for everyone else
 	})
-	ta := newTestAppWith(t, "", deps{pushSender: fcm.Sender(t)})
+	ta := newTestAppWith(t, "", deps{PushSender: fcm.Sender(t)})
 	ta.login(demoBIN, director("old-phone"))
 	start := time.Now()
 	a := ta.jsonDo(http.MethodPut, "/1c/reports", []any{map[string]any{"ref_key": "dead-token-task", "report_number": "7",

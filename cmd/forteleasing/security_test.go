@@ -24,11 +24,11 @@ func TestSecurity_EveryRouteWithAnotherCompanysIDIsNotFoundAndChangesNothing(t *
 		bin := ta.login(demoBIN, director("sec-bin")).str("access_token")
 		ta.login(demoIIN, employee("sec-emp", "87010000009", "Чужой"))
 		var otherEmployee int
-		if err := ta.app.db.Get(&otherEmployee, `SELECT id FROM users WHERE mobile = '87010000009'`); err != nil {
+		if err := ta.app.DB.Get(&otherEmployee, `SELECT id FROM users WHERE mobile = '87010000009'`); err != nil {
 			t.Fatal(err)
 		}
 		var otherReport string // a status-1 task of the IIN company
-		if err := ta.app.db.Get(&otherReport, `SELECT r.ref_key FROM reports r JOIN companies c ON c.id = r.company_id
+		if err := ta.app.DB.Get(&otherReport, `SELECT r.ref_key FROM reports r JOIN companies c ON c.id = r.company_id
 			WHERE c.biin = $1 ORDER BY r.id LIMIT 1`, demoIIN); err != nil {
 			t.Fatal(err)
 		}
@@ -211,7 +211,7 @@ func TestSecurity_MediaKeysCannotLeaveTheMediaDirectory(t *testing.T) {
 		}
 	}
 	// Even with a genuine signature the store refuses a key that climbs out.
-	u, err := ta.app.media.URL(t.Context(), "../secret.txt", time.Hour)
+	u, err := ta.app.Media.URL(t.Context(), "../secret.txt", time.Hour)
 	if err == nil {
 		parsed, _ := url.Parse(u)
 		if a := ta.do(http.MethodGet, parsed.RequestURI(), nil); strings.Contains(string(a.raw), "root:") {

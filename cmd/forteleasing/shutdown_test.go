@@ -18,7 +18,7 @@ func TestShutdown_FinishesAnUploadInFlight(t *testing.T) {
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	served := make(chan error, 1)
-	go func() { served <- ta.app.serve(ctx, ln) }()
+	go func() { served <- ta.app.Serve(ctx, ln) }()
 
 	body, ct := uploadBody(meta(taskRef), makeMP4(2<<20), false)
 	all, _ := io.ReadAll(body)

@@ -84,7 +84,7 @@ func (ta *testApp) reportStatus(t *testing.T, ref string) int {
 func (ta *testApp) videos(t *testing.T) []string {
 	t.Helper()
 	var keys []string
-	err := ta.app.media.List(context.Background(), "videos/", func(o media.Object) error { keys = append(keys, o.Key); return nil })
+	err := ta.app.Media.List(context.Background(), "videos/", func(o media.Object) error { keys = append(keys, o.Key); return nil })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,14 +134,14 @@ func TestUpload_StoresTheVideoAndMovesTheReportToSent(t *testing.T) {
 			Odo      int64   `db:"odometer"`
 			Uploader int64   `db:"uploader_id"`
 		}
-		if err := ta.app.db.Get(&row, `SELECT object_key, size, sha256, lat, odometer, uploader_id FROM uploads`); err != nil {
+		if err := ta.app.DB.Get(&row, `SELECT object_key, size, sha256, lat, odometer, uploader_id FROM uploads`); err != nil {
 			t.Fatal(err)
 		}
 		sum := sha256.Sum256(video)
 		if row.Size != int64(len(video)) || row.SHA != hex.EncodeToString(sum[:]) || row.Lat != 43.238949 || row.Odo != 120345 {
 			t.Fatalf("upload row %+v", row)
 		}
-		rc, _, err := ta.app.media.Open(context.Background(), row.Key)
+		rc, _, err := ta.app.Media.Open(context.Background(), row.Key)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -282,14 +282,14 @@ func TestUpload_DatabaseFailingAfterTheObjectRemovesTheObject(t *testing.T) {
 	ta := newTestApp(t, "")
 	tok := ta.login(demoBIN, director("dbfail")).str("access_token")
 	// A second database handle on the same file serves the upload; it dies between storing and committing.
-	dying, err := database.Open(context.Background(), ta.app.cfg.DatabaseURL)
+	dying, err := database.Open(context.Background(), ta.app.Cfg.DatabaseURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	up := reports.NewUploads(reports.NewStore(dying), closingStore{Store: ta.app.media, onPut: func() { dying.Close() }},
+	up := reports.NewUploads(reports.NewStore(dying), closingStore{Store: ta.app.Media, onPut: func() { dying.Close() }},
 		1<<20, time.Now, slog.New(slog.NewJSONHandler(io.Discard, nil)))
 	app := httpx.NewApp(slog.New(slog.NewJSONHandler(io.Discard, nil)), httpx.AppOptions{StreamRequestBody: true})
-	reports.NewUploadHandler(up).Routes(app, ta.app.authHTTP.RequireUser)
+	reports.NewUploadHandler(up).Routes(app, ta.app.AuthHTTP.RequireUser)
 	body, ct := uploadBody(meta(taskRef), makeMP4(8192), false)
 	req := httptest.NewRequest(http.MethodPost, "/reports/upload", body)
 	req.Header.Set("Authorization", "Bearer "+tok)
@@ -383,7 +383,7 @@ func TestUpload_MinIODyingMidRequestLeavesTheReportUntouched(t *testing.T) {
 		t.Fatalf("%d upload rows", n)
 	}
 	var keys []string
-	_ = healthy.app.media.List(context.Background(), "videos/", func(o media.Object) error { keys = append(keys, o.Key); return nil })
+	_ = healthy.app.Media.List(context.Background(), "videos/", func(o media.Object) error { keys = append(keys, o.Key); return nil })
 	if len(keys) != 0 {
 		t.Fatalf("a partial object was left: %v", keys)
 	}
@@ -394,10 +394,10 @@ func TestUpload_SweeperRemovesOnlyOrphans(t *testing.T) {
 		tok := ta.login(demoBIN, director("sweep")).str("access_token")
 		wantStatus(t, ta.upload(tok, meta(taskRef), makeMP4(4096), false), 201, "")
 		orphan := "videos/1/orphan.mp4"
-		if _, err := ta.app.media.Put(context.Background(), orphan, bytes.NewReader(makeMP4(100)), 100, "video/mp4"); err != nil {
+		if _, err := ta.app.Media.Put(context.Background(), orphan, bytes.NewReader(makeMP4(100)), 100, "video/mp4"); err != nil {
 			t.Fatal(err)
 		}
-		if n, err := ta.app.uploads.SweepOrphans(context.Background(), 0); err != nil || n != 1 {
+		if n, err := ta.app.Uploads.SweepOrphans(context.Background(), 0); err != nil || n != 1 {
 			t.Fatalf("swept %d, %v", n, err)
 		}
 		keys := ta.videos(t)

@@ -234,7 +234,7 @@ func (ta *testApp) attempts(t *testing.T, ref string) int {
 // providerCalls sums the provider-call counter of /metrics for one provider and outcome.
 func (ta *testApp) providerCalls(t *testing.T, name, outcome string) float64 {
 	t.Helper()
-	families, err := ta.app.metrics.Registry.Gather()
+	families, err := ta.app.Metrics.Registry.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -336,8 +336,8 @@ func TestVINCheck_OdometerIsRegisteredOnceWithTheReportAsTicket(t *testing.T) {
 		odo := newFakeOdometer(t)
 		f.failures.Store(2) // the first two tries find Okpock down: the check is retried
 		quick := deps{
-			providers: provider.Options{MaxTries: 1},
-			vinRetry:  func(int) time.Duration { return 100 * time.Millisecond },
+			Providers: provider.Options{MaxTries: 1},
+			VINRetry:  func(int) time.Duration { return 100 * time.Millisecond },
 		}
 		ta := newTestAppWith(t, url, quick, append(okpockEnv(f), odometerEnv(odo)...)...)
 		ref := "0b0e4a4e-5d37-4a51-9c1f-6f1d3c2b9a10" // 1C's ref_keys are GUIDs; the registry wants a UUID ticket
@@ -376,7 +376,7 @@ func TestVINCheck_PendingJobsSurviveARestartThenComplete(t *testing.T) {
 	eachVINDialect(t, func(t *testing.T, url string) {
 		f := newFakeOkpock(t, map[string]string{"555EEE02": vinLexus})
 		f.status.Store(503) // Okpock is down
-		quick := deps{vinRetry: func(int) time.Duration { return 300 * time.Millisecond }}
+		quick := deps{VINRetry: func(int) time.Duration { return 300 * time.Millisecond }}
 		first := newTestAppWith(t, url, quick, okpockEnv(f)...)
 		refs := vinVehicles(t, first, map[string]string{"555EEE02": vinLexus})
 		ref := refs["555EEE02"]
@@ -386,7 +386,7 @@ func TestVINCheck_PendingJobsSurviveARestartThenComplete(t *testing.T) {
 		if s := first.count(t, `SELECT count(*) FROM vin_checks WHERE status = 'pending'`); s != 1 {
 			t.Fatalf("%d pending checks while Okpock is down", s)
 		}
-		first.app.close() // the service stops with the job waiting for its next try
+		first.app.Close() // the service stops with the job waiting for its next try
 
 		f.status.Store(0) // Okpock is back; a new process takes the job over
 		second := newTestAppWith(t, url, quick, okpockEnv(f)...)
@@ -403,7 +403,7 @@ func TestVINCheck_PendingJobsSurviveARestartThenComplete(t *testing.T) {
 func TestVINCheck_RegistryDownForEveryTryEndsUnavailable(t *testing.T) {
 	f := newFakeOkpock(t, map[string]string{"565EEE02": vinLexus})
 	f.status.Store(503)
-	ta := newTestAppWith(t, "", deps{vinRetry: func(int) time.Duration { return 10 * time.Millisecond }}, okpockEnv(f)...)
+	ta := newTestAppWith(t, "", deps{VINRetry: func(int) time.Duration { return 10 * time.Millisecond }}, okpockEnv(f)...)
 	refs := vinVehicles(t, ta, map[string]string{"565EEE02": vinLexus})
 	ref := refs["565EEE02"]
 	tok := ta.login(demoBIN, director("vin-down")).str("access_token")
@@ -422,8 +422,8 @@ func TestVINCheck_AHangingProviderNeverHoldsUploadsUp(t *testing.T) {
 	f := newFakeOkpock(t, map[string]string{"666FFF02": vinLexus, "777GGG02": vinLexus})
 	// Okpock's calls time out after 3 s; the breaker reopens quickly so the test need not wait for it.
 	d := deps{
-		providers: provider.Options{Timeout: 3 * time.Second, MaxTries: 1, BreakerTimeout: 100 * time.Millisecond},
-		vinRetry:  func(int) time.Duration { return 100 * time.Millisecond },
+		Providers: provider.Options{Timeout: 3 * time.Second, MaxTries: 1, BreakerTimeout: 100 * time.Millisecond},
+		VINRetry:  func(int) time.Duration { return 100 * time.Millisecond },
 	}
 	ta := newTestAppWith(t, "", d, okpockEnv(f)...)
 	refs := vinVehicles(t, ta, map[string]string{"666FFF02": vinLexus, "777GGG02": vinLexus})
@@ -468,7 +468,7 @@ func TestVINCheck_ReconcilerQueuesChecksLostInACrash(t *testing.T) {
 		ta.vinChecks(t, ref)
 		exec := func(q string) {
 			t.Helper()
-			if _, err := ta.app.db.Exec(q); err != nil {
+			if _, err := ta.app.DB.Exec(q); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -480,7 +480,7 @@ func TestVINCheck_ReconcilerQueuesChecksLostInACrash(t *testing.T) {
 		if c, ok := ta.feedChecks(t)[ref]; ok {
 			t.Fatalf("vin_check %v with no check row", c)
 		}
-		if err := ta.app.vin.Reconcile(ctx); err != nil {
+		if err := ta.app.VIN.Reconcile(ctx); err != nil {
 			t.Fatal(err)
 		}
 		if c := ta.vinChecks(t, ref)[ref]; c["status"] != "match" {
@@ -490,7 +490,7 @@ func TestVINCheck_ReconcilerQueuesChecksLostInACrash(t *testing.T) {
 		// A crash after the pending row, before its job was queued.
 		exec(`DELETE FROM river_job`)
 		exec(`UPDATE vin_checks SET status = 'pending', attempts = 0, checked_at = NULL`)
-		if err := ta.app.vin.Reconcile(ctx); err != nil {
+		if err := ta.app.VIN.Reconcile(ctx); err != nil {
 			t.Fatal(err)
 		}
 		if c := ta.vinChecks(t, ref)[ref]; c["status"] != "match" || ta.attempts(t, ref) != 1 {
@@ -499,7 +499,7 @@ func TestVINCheck_ReconcilerQueuesChecksLostInACrash(t *testing.T) {
 
 		// Nothing lost: nothing queued.
 		jobs := ta.count(t, `SELECT count(*) FROM river_job`)
-		if err := ta.app.vin.Reconcile(ctx); err != nil {
+		if err := ta.app.VIN.Reconcile(ctx); err != nil {
 			t.Fatal(err)
 		}
 		if n := ta.count(t, `SELECT count(*) FROM river_job`); n != jobs {

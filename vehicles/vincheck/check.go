@@ -10,29 +10,22 @@ import (
 	"strings"
 	"time"
 
+	"github.com/forteleasing/inspections"
 	"github.com/forteleasing/inspections/vehicles/provider"
 )
 
 // Statuses of a check (CONTRACT §6).
 const (
-	StatusPending       = "pending"
-	StatusMatch         = "match"
-	StatusMismatch      = "mismatch"
-	StatusNotFound      = "not_found"
-	StatusUnavailable   = "unavailable"
-	StatusNotConfigured = "not_configured"
+	StatusPending       = inspections.VINPending
+	StatusMatch         = inspections.VINMatch
+	StatusMismatch      = inspections.VINMismatch
+	StatusNotFound      = inspections.VINNotFound
+	StatusUnavailable   = inspections.VINUnavailable
+	StatusNotConfigured = inspections.VINNotConfigured
 )
 
 // Result is a check as 1C sees it in the feed's vin_check and from POST /1c/vehicles/{guid}/check.
-type Result struct {
-	Status      string         `json:"status"`
-	Provider    string         `json:"provider"`
-	VINExpected string         `json:"vin_expected"`
-	VINFound    string         `json:"vin_found"`
-	Facts       map[string]any `json:"facts"`
-	Odometer    map[string]any `json:"odometer"`
-	CheckedAt   *time.Time     `json:"checked_at"`
-}
+type Result = inspections.VINCheck
 
 // Input is what one check needs to know.
 type Input struct {

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
+	"github.com/forteleasing/inspections"
 	"github.com/forteleasing/inspections/vehicles/provider"
 )
 
@@ -86,17 +87,9 @@ func (s *Service) Reconcile(ctx context.Context) error {
 	return nil
 }
 
-// ForReports gives the 1C feed each report's newest check (onec.VINChecks).
-func (s *Service) ForReports(ctx context.Context, reportIDs []int64) (map[int64]any, error) {
-	latest, err := s.store.latest(ctx, reportIDs)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[int64]any, len(latest))
-	for id, r := range latest {
-		out[id] = r
-	}
-	return out, nil
+// ForReports gives the 1C feed each report's newest check (inspections.VINChecks).
+func (s *Service) ForReports(ctx context.Context, reportIDs []int64) (map[int64]inspections.VINCheck, error) {
+	return s.store.latest(ctx, reportIDs)
 }
 
 // onDemandTimeout bounds POST /1c/vehicles/{guid}/check below the server's write timeout.

@@ -1,4 +1,6 @@
-package main
+// Package app opens and wires the whole service: configuration in, a served HTTP app and its workers out.
+// cmd/forteleasing runs it; internal/apptest builds it for tests.
+package app
 
 import (
 	"context"
@@ -38,20 +40,20 @@ const (
 	onecBodyLimit   = 32 << 20 // a batch of vehicle types carries base64 PNGs
 )
 
-// app is the whole service, opened and wired in one place.
-type app struct {
-	cfg      config.Config
-	log      *slog.Logger
-	db       *database.DB
-	http     *fiber.App
-	auth     *auth.Service
-	onec     *onec.Service
-	media    media.Store
-	uploads  *reports.Uploads
-	authHTTP *auth.Handler
-	push     *push.Dispatcher
-	metrics  *ops.Metrics
-	vin      *vincheck.Service
+// App is the whole service, opened and wired in one place.
+type App struct {
+	Cfg      config.Config
+	Log      *slog.Logger
+	DB       *database.DB
+	HTTP     *fiber.App
+	Auth     *auth.Service
+	OneC     *onec.Service
+	Media    media.Store
+	Uploads  *reports.Uploads
+	AuthHTTP *auth.Handler
+	Push     *push.Dispatcher
+	Metrics  *ops.Metrics
+	VIN      *vincheck.Service
 }
 
 // pushSender sends through FCM when credentials are configured, and only logs otherwise.
@@ -63,14 +65,16 @@ func pushSender(ctx context.Context, cfg config.Config, log *slog.Logger) (push.
 	return push.NewFCM(ctx, cfg.FCMCredentials, push.FCMOptions{})
 }
 
-// deps replaces parts that talk to the outside world; tests point them at local peers.
-type deps struct {
-	pushSender push.Sender                     // nil: from FL_FCM_CREDENTIALS
-	vinRetry   func(attempt int) time.Duration // nil: River's backoff between VIN check tries
-	providers  provider.Options                // zero: the provider layer's timeouts, retries and breaker
+// Deps replaces parts that talk to the outside world; tests point them at local peers.
+type Deps struct {
+	PushSender push.Sender                     // nil: from FL_FCM_CREDENTIALS
+	VINRetry   func(attempt int) time.Duration // nil: River's backoff between VIN check tries
+	Providers  provider.Options                // zero: the provider layer's timeouts, retries and breaker
 }
 
-func open(ctx context.Context, cfg config.Config, log *slog.Logger, d deps) (a *app, err error) {
+// Open opens the database (migrating it), the object store and the workers, and wires the routes.
+// The workers start with Serve (or, in tests, Start); Close releases what Open opened.
+func Open(ctx context.Context, cfg config.Config, log *slog.Logger, d Deps) (a *App, err error) {
 	if err := cfg.EnsureJWTSecret(); err != nil {
 		return nil, err
 	}
@@ -93,45 +97,45 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, d deps) (a *
 	if err != nil {
 		return nil, err
 	}
-	a = &app{cfg: cfg, log: log, db: db, metrics: ops.NewMetrics()}
+	a = &App{Cfg: cfg, Log: log, DB: db, Metrics: ops.NewMetrics()}
 	now := time.Now
 	tokens := auth.NewTokens(cfg.JWTSecret, cfg.JWTIssuer, cfg.AccessTTL, cfg.RefreshTTL, now)
 	authStore := auth.NewStore(db)
-	a.auth = auth.NewService(authStore, tokens, mailer, auth.Options{
-		OTP: cfg.OTP, RefreshReuseGrace: cfg.RefreshReuseGrace, Now: now, Logger: log, OnOTPSent: a.metrics.OTPsSent.Inc,
+	a.Auth = auth.NewService(authStore, tokens, mailer, auth.Options{
+		OTP: cfg.OTP, RefreshReuseGrace: cfg.RefreshReuseGrace, Now: now, Logger: log, OnOTPSent: a.Metrics.OTPsSent.Inc,
 	})
 	store, err := media.Open(ctx, cfg.MediaURL, media.Options{PublicURL: cfg.PublicURL, SigningKey: cfg.MediaSigningKey()})
 	if err != nil {
 		return nil, err
 	}
-	a.media = store
-	a.uploads = reports.NewUploads(reports.NewStore(db), store, cfg.UploadMaxBytes, now, log)
+	a.Media = store
+	a.Uploads = reports.NewUploads(reports.NewStore(db), store, cfg.UploadMaxBytes, now, log)
 
-	popts := d.providers
-	popts.Registerer = a.metrics.Registry // provider calls by provider and outcome on /metrics
+	popts := d.Providers
+	popts.Registerer = a.Metrics.Registry // provider calls by provider and outcome on /metrics
 	okpock := provider.NewOkpock(cfg.Providers.Okpock, popts)
 	odometer := provider.NewOdometer(cfg.Providers.Odometer, popts)
 	checker := vincheck.NewChecker(vincheck.Providers{
 		Lookup: provider.NewChain(okpock, provider.NewRegnum(cfg.Providers.Regnum, popts)), Okpock: okpock, Odometer: odometer,
 	}, now)
-	if a.vin, err = vincheck.Open(ctx, db, checker, vincheck.Options{DatabaseURL: cfg.DatabaseURL, Logger: log, Now: now, RetryDelay: d.vinRetry}); err != nil {
+	if a.VIN, err = vincheck.Open(ctx, db, checker, vincheck.Options{DatabaseURL: cfg.DatabaseURL, Logger: log, Now: now, RetryDelay: d.VINRetry}); err != nil {
 		return nil, err
 	}
-	a.uploads.OnCommitted = func(ctx context.Context, u reports.Committed) {
-		a.metrics.UploadBytes.Add(float64(u.Size))
+	a.Uploads.OnCommitted = func(ctx context.Context, u reports.Committed) {
+		a.Metrics.UploadBytes.Add(float64(u.Size))
 		// After the commit, and never failing the upload: a lost enqueue is found by the reconciler.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		a.vin.Enqueue(ctx, u.UploadID)
+		a.VIN.Enqueue(ctx, u.UploadID)
 	}
 
-	sender := d.pushSender
+	sender := d.PushSender
 	if sender == nil {
 		if sender, err = pushSender(ctx, cfg, log); err != nil {
 			return nil, err
 		}
 	}
-	a.push = push.NewDispatcher(sender, push.DispatcherOptions{
+	a.Push = push.NewDispatcher(sender, push.DispatcherOptions{
 		Logger: log,
 		OnUnregistered: func(ctx context.Context, token string) {
 			if err := authStore.ForgetPushToken(ctx, token); err != nil {
@@ -139,17 +143,17 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, d deps) (a *
 			}
 		},
 	})
-	a.onec = onec.NewService(onec.NewStore(db), onec.Options{
-		Now: now, Videos: store, Checks: a.vin, Notifier: onec.NewPushNotifier(authStore, a.push, log),
+	a.OneC = onec.NewService(onec.NewStore(db), onec.Options{
+		Now: now, Videos: store, Checks: a.VIN, Notifier: onec.NewPushNotifier(authStore, a.Push, log),
 	})
 
-	a.http = httpx.NewApp(log, httpx.AppOptions{BodyLimit: int(cfg.UploadMaxBytes) + 1<<20, ProxyHeader: cfg.ProxyHeader, StreamRequestBody: true})
+	a.HTTP = httpx.NewApp(log, httpx.AppOptions{BodyLimit: int(cfg.UploadMaxBytes) + 1<<20, ProxyHeader: cfg.ProxyHeader, StreamRequestBody: true})
 	employeeStore := employees.NewStore(db, now)
 	reportsSvc := reports.NewService(reports.NewStore(db), employeeStore, cfg.PublicURL, now)
-	authHTTP := auth.NewHandler(a.auth, reportsSvc, cfg.OTP.Digits)
-	a.authHTTP = authHTTP
+	authHTTP := auth.NewHandler(a.Auth, reportsSvc, cfg.OTP.Digits)
+	a.AuthHTTP = authHTTP
 
-	a.http.Use(a.metrics.Middleware(log, func(c *fiber.Ctx) []any {
+	a.HTTP.Use(a.Metrics.Middleware(log, func(c *fiber.Ctx) []any {
 		if p := auth.CurrentPrincipal(c); p.UserID != 0 {
 			return []any{"company_id", p.CompanyID, "user_id", p.UserID}
 		}
@@ -166,21 +170,21 @@ func open(ctx context.Context, cfg config.Config, log *slog.Logger, d deps) (a *
 			return err
 		},
 	}
-	ops.Routes(a.http, checks)
-	apidocs.Routes(a.http)
-	a.http.Use(bodyLimits())
-	onecHTTP := onec.NewHandler(a.onec, cfg.OneCUser, cfg.OneCPassword)
-	onecHTTP.Routes(a.http)
-	authHTTP.Routes(a.http)
-	employees.NewHandler(employeeStore).Routes(a.http, authHTTP.RequireUser)
-	reports.NewHandler(reportsSvc).Routes(a.http, authHTTP.RequireUser)
-	reports.NewUploadHandler(a.uploads).Routes(a.http, authHTTP.RequireUser)
+	ops.Routes(a.HTTP, checks)
+	apidocs.Routes(a.HTTP)
+	a.HTTP.Use(bodyLimits())
+	onecHTTP := onec.NewHandler(a.OneC, cfg.OneCUser, cfg.OneCPassword)
+	onecHTTP.Routes(a.HTTP)
+	authHTTP.Routes(a.HTTP)
+	employees.NewHandler(employeeStore).Routes(a.HTTP, authHTTP.RequireUser)
+	reports.NewHandler(reportsSvc).Routes(a.HTTP, authHTTP.RequireUser)
+	reports.NewUploadHandler(a.Uploads).Routes(a.HTTP, authHTTP.RequireUser)
 	vehiclesHTTP := vehicles.NewHandler(vehicles.NewStore(db))
-	vehiclesHTTP.Routes(a.http)
-	vehiclesHTTP.QRRoutes(a.http, onecHTTP.RequireOneC)
-	vincheck.NewHandler(a.vin, cfg.Providers.VAGVIN.CallbackSecret).Routes(a.http, onecHTTP.RequireOneC)
+	vehiclesHTTP.Routes(a.HTTP)
+	vehiclesHTTP.QRRoutes(a.HTTP, onecHTTP.RequireOneC)
+	vincheck.NewHandler(a.VIN, cfg.Providers.VAGVIN.CallbackSecret).Routes(a.HTTP, onecHTTP.RequireOneC)
 	if disk, ok := store.(*media.Disk); ok {
-		media.DownloadRoutes(a.http, disk)
+		media.DownloadRoutes(a.HTTP, disk)
 	}
 	return a, nil
 }
@@ -201,33 +205,34 @@ func bodyLimits() fiber.Handler {
 	}
 }
 
-func (a *app) run(ctx context.Context) error {
-	ln, err := net.Listen("tcp", a.cfg.Addr)
+// Run serves on the configured address until ctx ends.
+func (a *App) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", a.Cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("http: %w", err)
 	}
-	return a.serve(ctx, ln)
+	return a.Serve(ctx, ln)
 }
 
-// serve answers on ln until ctx ends, then shuts down in order: stop accepting, let in-flight requests
+// Serve answers on ln until ctx ends, then shuts down in order: stop accepting, let in-flight requests
 // (uploads included) finish within the deadline, drain the push queue, stop the workers.
-func (a *app) serve(ctx context.Context, ln net.Listener) error {
-	a.push.Start(ctx)
-	if err := a.vin.Start(ctx); err != nil {
+func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	a.Push.Start(ctx)
+	if err := a.VIN.Start(ctx); err != nil {
 		return fmt.Errorf("vin checks: %w", err)
 	}
-	go a.every(ctx, time.Minute, "queue unchecked uploads", a.vin.Reconcile)
-	go a.every(ctx, time.Hour, "purge OTP ledgers", a.auth.PurgeLedgers)
+	go a.every(ctx, time.Minute, "queue unchecked uploads", a.VIN.Reconcile)
+	go a.every(ctx, time.Hour, "purge OTP ledgers", a.Auth.PurgeLedgers)
 	go a.every(ctx, 15*time.Minute, "sweep orphaned videos", func(ctx context.Context) error {
-		n, err := a.uploads.SweepOrphans(ctx, time.Hour)
+		n, err := a.Uploads.SweepOrphans(ctx, time.Hour)
 		if n > 0 {
-			a.log.Info("removed orphaned videos", "count", n)
+			a.Log.Info("removed orphaned videos", "count", n)
 		}
 		return err
 	})
 
 	errc := make(chan error, 2)
-	go func() { errc <- a.http.Listener(ln) }()
+	go func() { errc <- a.HTTP.Listener(ln) }()
 	admin := a.adminServer()
 	if admin != nil {
 		go func() {
@@ -237,49 +242,49 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 		}()
 		defer admin.Close()
 	}
-	a.log.Info("listening", "addr", ln.Addr().String(), "public_url", a.cfg.PublicURL, "database", database.Redact(a.cfg.DatabaseURL))
+	a.Log.Info("listening", "addr", ln.Addr().String(), "public_url", a.Cfg.PublicURL, "database", database.Redact(a.Cfg.DatabaseURL))
 	select {
 	case err := <-errc:
 		return fmt.Errorf("http: %w", err)
 	case <-ctx.Done():
 	}
-	a.log.Info("shutting down: finishing in-flight requests")
-	if err := a.http.ShutdownWithTimeout(30 * time.Second); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+	a.Log.Info("shutting down: finishing in-flight requests")
+	if err := a.HTTP.ShutdownWithTimeout(30 * time.Second); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
 	drain, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := a.vin.Stop(drain); err != nil {
-		a.log.Warn("vin checks: stop", "err", err)
+	if err := a.VIN.Stop(drain); err != nil {
+		a.Log.Warn("vin checks: stop", "err", err)
 	}
-	return a.push.Close(drain)
+	return a.Push.Close(drain)
 }
 
 // adminServer serves /metrics (and the health checks again) on FL_ADMIN_ADDR, kept off the public address.
-func (a *app) adminServer() *http.Server {
-	if a.cfg.AdminAddr == "off" {
+func (a *App) adminServer() *http.Server {
+	if a.Cfg.AdminAddr == "off" {
 		return nil
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(a.metrics.Registry, promhttp.HandlerOpts{}))
-	health := adaptor.FiberApp(a.http)
+	mux.Handle("/metrics", promhttp.HandlerFor(a.Metrics.Registry, promhttp.HandlerOpts{}))
+	health := adaptor.FiberApp(a.HTTP)
 	mux.Handle("/healthz", health)
 	mux.Handle("/readyz", health)
 	// Profiles for the operator (and go run ./bench -pprof): the admin address is loopback by default.
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	a.log.Info("admin listening", "addr", a.cfg.AdminAddr)
-	return &http.Server{Addr: a.cfg.AdminAddr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	a.Log.Info("admin listening", "addr", a.Cfg.AdminAddr)
+	return &http.Server{Addr: a.Cfg.AdminAddr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 }
 
 // every runs fn now and then every interval until ctx ends, logging failures.
-func (a *app) every(ctx context.Context, interval time.Duration, name string, fn func(context.Context) error) {
+func (a *App) every(ctx context.Context, interval time.Duration, name string, fn func(context.Context) error) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		if err := fn(ctx); err != nil && ctx.Err() == nil {
-			a.log.Error(name, "err", err)
+			a.Log.Error(name, "err", err)
 		}
 		select {
 		case <-ctx.Done():
@@ -289,11 +294,12 @@ func (a *app) every(ctx context.Context, interval time.Duration, name string, fn
 	}
 }
 
-func (a *app) close() {
+// Close stops the workers if they still run and closes the database.
+func (a *App) Close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_ = a.vin.Stop(ctx) // already stopped after serve; running in tests
-	if err := a.db.Close(); err != nil {
-		a.log.Error("close database", "err", err)
+	_ = a.VIN.Stop(ctx) // already stopped after serve; running in tests
+	if err := a.DB.Close(); err != nil {
+		a.Log.Error("close database", "err", err)
 	}
 }

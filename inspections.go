@@ -1,0 +1,164 @@
+// Package inspections holds what the features of the ForteLeasing inspections backend share: the
+// caller, report statuses, the results of the VIN and authenticity checks, and the small interfaces
+// one feature needs of another. It imports nothing of this module; every feature may import it.
+package inspections
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// Roles of an app user (CONTRACT §2).
+const (
+	RoleDirector = 1 // "Директор", the company's admin in the app
+	RoleEmployee = 2 // "Сотрудник"
+)
+
+// Principal is the authenticated caller of an app endpoint. Every query a feature runs for it is
+// scoped by CompanyID in SQL.
+type Principal struct {
+	UserID     int64
+	CompanyID  int64
+	BIIN       string
+	Role       int
+	SessionID  int64
+	DeviceUUID string
+	// ChangeCounter is the report change counter as of the access check, read in the same round trip
+	// so the report lists' cache needs no query of its own; 0 when not read.
+	ChangeCounter int64
+}
+
+// IsDirector reports whether the caller is the company's director (the "admin" of the app).
+func (p Principal) IsDirector() bool { return p.Role == RoleDirector }
+
+// Report status codes (CONTRACT §3).
+const (
+	ReportToSubmit = 1 // "Сдать Отчет"
+	ReportSent     = 2 // "Отправлено"
+	ReportApproved = 3 // "Одобрено"
+	ReportRejected = 4 // "Отказано"
+)
+
+// Employee is one app user of a company as the director sees it; keys follow the seed.
+type Employee struct {
+	ID        int64  `json:"id" db:"id"`
+	FirstName string `json:"first_name" db:"first_name"`
+	Mobile    string `json:"mobile" db:"mobile"`
+}
+
+// Employees lists a company's employees (the employees feature provides it).
+type Employees interface {
+	Employees(ctx context.Context, companyID int64) ([]Employee, error)
+}
+
+// Dashboard holds the blocks of the seed's /auth answer that the reports feature owns, each encoded.
+type Dashboard struct {
+	Employees []Employee // nil for employees: the key is left out
+	Reports   json.RawMessage
+	Info      json.RawMessage
+	Filter    json.RawMessage
+}
+
+// Overview fills the login answer's blocks (the reports feature provides it to auth).
+type Overview interface {
+	Overview(ctx context.Context, p Principal) (Dashboard, error)
+}
+
+// Statuses of a VIN check (CONTRACT §6).
+const (
+	VINPending       = "pending"
+	VINMatch         = "match"
+	VINMismatch      = "mismatch"
+	VINNotFound      = "not_found"
+	VINUnavailable   = "unavailable"
+	VINNotConfigured = "not_configured"
+)
+
+// VINCheck is a check as 1C sees it in the feed's vin_check and from POST /1c/vehicles/{guid}/check.
+// Facts and Odometer are the registries' own answers, kept as they came.
+type VINCheck struct {
+	Status      string         `json:"status"`
+	Provider    string         `json:"provider"`
+	VINExpected string         `json:"vin_expected"`
+	VINFound    string         `json:"vin_found"`
+	Facts       map[string]any `json:"facts"`
+	Odometer    map[string]any `json:"odometer"`
+	CheckedAt   *time.Time     `json:"checked_at"`
+}
+
+// VINChecks gives the 1C feed each report's newest VIN check (the vehicles feature provides it).
+type VINChecks interface {
+	ForReports(ctx context.Context, reportIDs []int64) (map[int64]VINCheck, error)
+}
+
+// Verdict of the authenticity analysis of an upload (CONTRACT §10).
+type Verdict string
+
+const (
+	VerdictPass    Verdict = "pass"
+	VerdictWarn    Verdict = "warn"
+	VerdictFail    Verdict = "fail"
+	VerdictPending Verdict = "pending"
+)
+
+// Level of one reason: a fail reason fails the verdict, a warn reason makes it warn at worst.
+type Level string
+
+const (
+	LevelFail Level = "fail"
+	LevelWarn Level = "warn"
+)
+
+// Reason codes of the authenticity analysis (CONTRACT §10).
+const (
+	ReasonDuplicateVideo         = "duplicate_video"           // fail
+	ReasonRecordedBeforeTask     = "recorded_before_task"      // fail
+	ReasonOdometerRollback       = "odometer_rollback"         // fail
+	ReasonVINMismatch            = "vin_mismatch"              // fail
+	ReasonRecordedLongBeforeSent = "recorded_long_before_sent" // warn, 48 h
+	ReasonLocationMismatch       = "location_mismatch"         // warn, 1000 m
+	ReasonNoCaptureMetadata      = "no_capture_metadata"       // warn
+	ReasonEditedVideo            = "edited_video"              // warn
+	ReasonTooShort               = "too_short"                 // warn, 3 s
+	ReasonClockSkew              = "clock_skew"                // warn, 15 min
+)
+
+// Reason is one finding of the analysis; Facts carries the numbers it was decided on.
+type Reason struct {
+	Code    string         `json:"code"`
+	Level   Level          `json:"level"`
+	Message string         `json:"message"`
+	Facts   map[string]any `json:"facts"`
+}
+
+// Location is where a video says it was recorded.
+type Location struct {
+	Lat  float64 `json:"lat"`
+	Long float64 `json:"long"`
+}
+
+// VideoFacts are what the analysis read from the file; nil or zero when the file does not say.
+type VideoFacts struct {
+	DurationS  float64   `json:"duration_s"`
+	Width      int       `json:"width"`
+	Height     int       `json:"height"`
+	RecordedAt *string   `json:"recorded_at"` // local Kazakhstan time, as every date-time in payloads
+	Location   *Location `json:"location"`
+	Make       string    `json:"make"`
+	Model      string    `json:"model"`
+	Software   string    `json:"software"`
+}
+
+// Authenticity is the analysis of an upload as the 1C feed shows it.
+type Authenticity struct {
+	Verdict   Verdict     `json:"verdict"`
+	Reasons   []Reason    `json:"reasons"`
+	Video     *VideoFacts `json:"video"`
+	CheckedAt *time.Time  `json:"checked_at"`
+}
+
+// AuthenticityChecks gives the 1C feed each report's newest analysis (the media analysis provides it).
+type AuthenticityChecks interface {
+	ForReports(ctx context.Context, reportIDs []int64) (map[int64]Authenticity, error)
+}
