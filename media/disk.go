@@ -396,3 +396,28 @@ func (d *Disk) Ping(context.Context) error {
 	}
 	return nil
 }
+
+// Dir is the directory the store keeps its objects in; the resumable uploads keep their files under it.
+func (d *Disk) Dir() string { return d.dir }
+
+// SetContentType records the content type of an object written into the store's directory by someone
+// else (tusd's file store writes the resumable uploads' files itself).
+func (d *Disk) SetContentType(key, contentType string) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	meta, err := json.Marshal(diskMeta{ContentType: contentType})
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(d.path(key))
+	tmp, _, err := writeTemp(dir, bytes.NewReader(meta))
+	if err != nil {
+		return fmt.Errorf("media: metadata of %q: %w", key, err)
+	}
+	if err := os.Rename(tmp, d.metaPath(key)); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("media: metadata of %q: %w", key, err)
+	}
+	return nil
+}

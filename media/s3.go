@@ -371,3 +371,15 @@ func (s *S3) Ping(ctx context.Context) error {
 	}
 	return err
 }
+
+// Raw gives the resumable uploads the client and bucket for what Store does not cover (S3 multipart
+// uploads that span requests), once the bucket exists.
+func (s *S3) Raw(ctx context.Context) (*minio.Client, string, error) {
+	if err := s.ensureBucket(ctx); err != nil {
+		return nil, "", err
+	}
+	return s.client, s.bucket, nil
+}
+
+// IsS3Unavailable is IsUnavailable for errors of the raw client.
+func IsS3Unavailable(err error) bool { return unavailable(err) }

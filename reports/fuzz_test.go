@@ -56,7 +56,8 @@ func FuzzParseFilter(f *testing.F) {
 	})
 }
 
-// FuzzIsMP4: the sniffer never reads past what it is given and accepts only an ftyp box of sane size.
+// FuzzIsMP4: the sniffer never reads past what it is given and accepts only an ftyp box of sane size
+// whose brand is not a still image.
 func FuzzIsMP4(f *testing.F) {
 	f.Add([]byte("\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isommp41"))
 	f.Add([]byte("\x00\x00\x00\x08ftyp"))
@@ -64,11 +65,11 @@ func FuzzIsMP4(f *testing.F) {
 	f.Add([]byte("RIFF\x00\x00\x00\x00AVI "))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, head []byte) {
-		if !isMP4(head) {
+		if CheckVideoHead(head) != nil {
 			return
 		}
 		size := uint32(head[0])<<24 | uint32(head[1])<<16 | uint32(head[2])<<8 | uint32(head[3])
-		if len(head) < 12 || string(head[4:8]) != "ftyp" || size < 8 || size > 4096 {
+		if len(head) < 12 || string(head[4:8]) != "ftyp" || size < 8 || size > 4096 || string(head[8:12]) == "heic" || string(head[8:12]) == "avif" {
 			t.Fatalf("accepted %q", head)
 		}
 	})

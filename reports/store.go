@@ -247,16 +247,13 @@ type uploadRow struct {
 
 // commitUpload switches the report to "sent" and records the upload in one transaction. It fails with
 // a conflict when the report left status 1 or 4 meanwhile, e.g. because a concurrent upload won.
+//
+// The upload row goes in before the report is updated: a racing retry with the same Idempotency-Key
+// then waits on the key's unique index for the first transaction and fails with a unique violation
+// (the caller finds the first outcome), instead of waiting on the report's row and seeing status 2.
 func (s *Store) commitUpload(ctx context.Context, refKey string, u uploadRow) (uploadID int64, err error) {
 	err = s.db.InTx(ctx, func(tx *sqlx.Tx) error {
-		seq, err := database.NextChange(ctx, tx)
-		if err != nil {
-			return err
-		}
-		err = tx.QueryRowxContext(ctx, `
-			UPDATE reports SET status_code = 2, reject_reason = '', updated_at = $3, change_seq = $4
-			WHERE company_id = $1 AND ref_key = $2 AND status_code IN (1, 4) RETURNING id`,
-			u.CompanyID, refKey, u.CreatedAt, seq).Scan(&u.ReportID)
+		err := tx.GetContext(ctx, &u.ReportID, `SELECT id FROM reports WHERE company_id = $1 AND ref_key = $2`, u.CompanyID, refKey)
 		if database.IsNoRows(err) {
 			return errNotUploadable
 		}
@@ -274,9 +271,38 @@ func (s *Store) commitUpload(ctx context.Context, refKey string, u uploadRow) (u
 		if err := tx.GetContext(ctx, &uploadID, `SELECT id FROM uploads WHERE object_key = $1`, u.ObjectKey); err != nil {
 			return err
 		}
+		seq, err := database.NextChange(ctx, tx)
+		if err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `
+			UPDATE reports SET status_code = 2, reject_reason = '', updated_at = $2, change_seq = $3
+			WHERE id = $1 AND status_code IN (1, 4)`, u.ReportID, u.CreatedAt, seq)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return errNotUploadable
+		}
 		return database.RecordEvent(ctx, tx, u.ReportID, StatusSent, "", fmt.Sprintf("user:%d", u.UploaderID), u.CreatedAt)
 	})
 	return uploadID, err
+}
+
+// committedAs returns the object key of the upload this user already committed with idempotencyKey,
+// or of the upload of objectKey itself; "" when there is none.
+func (s *Store) committedAs(ctx context.Context, uploaderID int64, idempotencyKey, objectKey string) (string, error) {
+	var key string
+	err := s.db.GetContext(ctx, &key, `
+		SELECT object_key FROM uploads
+		WHERE (uploader_id = $1 AND idempotency_key = $2) OR object_key = $3
+		ORDER BY id LIMIT 1`, uploaderID, idempotencyKey, objectKey)
+	if database.IsNoRows(err) {
+		return "", nil
+	}
+	return key, err
 }
 
 var errNotUploadable = apperr.New(apperr.Conflict, "report_not_awaiting_video", "this report does not wait for a video (only status 1 or 4 does)")

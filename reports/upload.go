@@ -125,6 +125,7 @@ func (u *Uploads) AlreadyStored(ctx context.Context, p auth.Principal, key strin
 // CheckTarget refuses early — before any video byte is stored — a report that is not the company's or
 // does not wait for a video.
 func (u *Uploads) CheckTarget(ctx context.Context, p auth.Principal, refKey string) error {
+	refKey = strings.TrimSpace(refKey)
 	t, err := u.store.uploadTarget(ctx, p.CompanyID, refKey)
 	if err != nil {
 		return err
@@ -140,36 +141,67 @@ type Stored struct {
 	Key    string
 	Size   int64
 	SHA256 string
+	// Discard removes the video when it will not be committed; nil deletes Key from the media store.
+	// A resumable upload sets it to terminate the whole upload.
+	Discard func(ctx context.Context) error
 }
 
 var (
 	errTooLarge = errors.New("reports: video larger than the limit")
-	errNotMP4   = apperr.New(apperr.Invalid, "not_mp4", "the file is not an MP4 video (no ftyp box at its start)")
+	errNotMP4   = apperr.New(apperr.UnsupportedMedia, "not_mp4", "the file is not an MP4 video (no ftyp box at its start)")
+	errPhoto    = apperr.New(apperr.UnsupportedMedia, "not_a_video", "the file is a still image (HEIF/AVIF), not a video")
 	errEmpty    = apperr.New(apperr.Invalid, "empty_file", "the file is empty")
 )
 
-// StoreVideo streams r into the object store, checking the MP4 signature, the size limit (as bytes
+// VideoHeadSize is how many leading bytes CheckVideoHead needs.
+const VideoHeadSize = 12
+
+// CheckVideoHead is the one signature check of both upload endpoints: an ISO-BMFF file whose first
+// box is "ftyp" with a plausible size, and whose major brand is not a still-image one (a HEIC/AVIF
+// photo is ISO-BMFF too).
+func CheckVideoHead(head []byte) error {
+	if len(head) < VideoHeadSize || string(head[4:8]) != "ftyp" {
+		return errNotMP4
+	}
+	size := uint32(head[0])<<24 | uint32(head[1])<<16 | uint32(head[2])<<8 | uint32(head[3])
+	if size < 8 || size > 4096 {
+		return errNotMP4
+	}
+	switch string(head[8:12]) {
+	case "heic", "heix", "mif1", "msf1", "avif":
+		return errPhoto
+	}
+	return nil
+}
+
+// TooLarge is the answer to a video over the limit, on both endpoints.
+func (u *Uploads) TooLarge() error {
+	return apperr.New(apperr.TooLarge, "file_too_large", "the video is larger than %d MiB", u.maxBytes>>20)
+}
+
+// Receive streams r into the object store, checking the MP4 signature, the size limit (as bytes
 // arrive) and computing SHA-256 on the way. Nothing is left in the store when it fails.
-func (u *Uploads) StoreVideo(ctx context.Context, p auth.Principal, r io.Reader) (Stored, error) {
-	head := make([]byte, 12)
+func (u *Uploads) Receive(ctx context.Context, p auth.Principal, r io.Reader) (Stored, error) {
+	head := make([]byte, VideoHeadSize)
 	n, err := io.ReadFull(r, head)
 	switch {
 	case n == 0 && (err == io.EOF || err == io.ErrUnexpectedEOF):
 		return Stored{}, errEmpty
 	case err != nil && err != io.ErrUnexpectedEOF:
 		return Stored{}, apperr.Wrap(apperr.Invalid, err, "the upload was interrupted")
-	case !isMP4(head[:n]):
-		return Stored{}, errNotMP4
+	}
+	if err := CheckVideoHead(head[:n]); err != nil {
+		return Stored{}, err
 	}
 	key := fmt.Sprintf("%s%d/%s.mp4", videoPrefix, p.CompanyID, randomID())
 	hash := sha256.New()
 	counted := &limitedReader{r: io.MultiReader(bytes.NewReader(head[:n]), r), max: u.maxBytes}
 	obj, err := u.media.Put(ctx, key, io.TeeReader(counted, hash), -1, "video/mp4")
 	if err != nil {
-		u.discard(key)
+		u.discard(Stored{Key: key})
 		switch {
 		case errors.Is(err, errTooLarge):
-			return Stored{}, apperr.New(apperr.TooLarge, "file_too_large", "the video is larger than %d MiB", u.maxBytes>>20)
+			return Stored{}, u.TooLarge()
 		case media.IsUnavailable(err):
 			return Stored{}, apperr.Wrap(apperr.Unavailable, err, "the video store is unavailable; the report is unchanged, try again later")
 		case counted.readErr != nil:
@@ -181,16 +213,9 @@ func (u *Uploads) StoreVideo(ctx context.Context, p auth.Principal, r io.Reader)
 	return Stored{Key: key, Size: obj.Size, SHA256: hex.EncodeToString(hash.Sum(nil))}, nil
 }
 
-// isMP4 checks the ISO-BMFF signature: a first box of type "ftyp" with a plausible size.
-func isMP4(head []byte) bool {
-	if len(head) < 12 || string(head[4:8]) != "ftyp" {
-		return false
-	}
-	size := uint32(head[0])<<24 | uint32(head[1])<<16 | uint32(head[2])<<8 | uint32(head[3])
-	return size >= 8 && size <= 4096
-}
-
-// Commit records a stored video against its report, or removes the video again.
+// Commit records a stored video against its report — status 2, the upload row, the history event, then
+// OnCommitted (VIN check) — or discards the video again. Both endpoints finish here. A retry that finds
+// its own earlier commit (same Idempotency-Key, or the same object) succeeds without storing twice.
 func (u *Uploads) Commit(ctx context.Context, p auth.Principal, m UploadMeta, s Stored, idempotencyKey string) error {
 	row := uploadRow{
 		CompanyID: p.CompanyID, UploaderID: p.UserID, ObjectKey: s.Key, Size: s.Size, SHA256: s.SHA256,
@@ -213,10 +238,18 @@ func (u *Uploads) Commit(ctx context.Context, p auth.Principal, m UploadMeta, s 
 		u.log.Warn("upload commit outcome unknown; the video is kept for the sweeper to judge", "key", s.Key, "err", err)
 		return apperr.Wrap(apperr.Unavailable, err, "the database went away while recording the upload; retry with the same Idempotency-Key")
 	}
-	u.discard(s.Key)
+	if database.IsUniqueViolation(err) || errors.Is(err, errNotUploadable) {
+		// A concurrent retry with the same key (or this very upload, retried) committed first: the same
+		// outcome for the client.
+		if recorded, ferr := u.store.committedAs(ctx, p.UserID, idempotencyKey, s.Key); ferr == nil && recorded != "" {
+			if recorded != s.Key {
+				u.discard(s)
+			}
+			return nil
+		}
+	}
+	u.discard(s)
 	switch {
-	case idempotencyKey != "" && database.IsUniqueViolation(err):
-		return nil // a concurrent retry with the same key committed first: same outcome for the client
 	case errors.Is(err, errNotUploadable):
 		if _, terr := u.store.uploadTarget(ctx, p.CompanyID, m.RefKey); errors.Is(terr, errReportNotFound) {
 			return errReportNotFound
@@ -228,14 +261,20 @@ func (u *Uploads) Commit(ctx context.Context, p auth.Principal, m UploadMeta, s 
 }
 
 // Discard removes a stored video that will not be committed.
-func (u *Uploads) Discard(s Stored) { u.discard(s.Key) }
+func (u *Uploads) Discard(s Stored) { u.discard(s) }
 
-func (u *Uploads) discard(key string) {
+func (u *Uploads) discard(s Stored) {
 	// Detached from the request: a client that hung up must not leave the object behind.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := u.media.Delete(ctx, key); err != nil {
-		u.log.Warn("could not remove an uncommitted video; the sweeper will", "key", key, "err", err)
+	var err error
+	if s.Discard != nil {
+		err = s.Discard(ctx)
+	} else {
+		err = u.media.Delete(ctx, s.Key)
+	}
+	if err != nil {
+		u.log.Warn("could not remove an uncommitted video; the sweeper will", "key", s.Key, "err", err)
 	}
 }
 

@@ -54,7 +54,7 @@ func (h *UploadHandler) upload(c *fiber.Ctx) error {
 	}
 	limit := h.uploads.MaxBytes() + formOverhead
 	if cl := c.Request().Header.ContentLength(); cl > 0 && int64(cl) > limit {
-		return apperr.New(apperr.TooLarge, "file_too_large", "the video is larger than %d MiB", h.uploads.MaxBytes()>>20)
+		return h.uploads.TooLarge()
 	}
 	mediaType, params, err := mime.ParseMediaType(c.Get(fiber.HeaderContentType))
 	if err != nil || mediaType != fiber.MIMEMultipartForm || params["boundary"] == "" {
@@ -70,7 +70,7 @@ func (h *UploadHandler) upload(c *fiber.Ctx) error {
 			h.uploads.Discard(*stored)
 		}
 		if errors.Is(err, errTooLarge) {
-			return apperr.New(apperr.TooLarge, "file_too_large", "the request is larger than %d MiB", limit>>20)
+			return h.uploads.TooLarge()
 		}
 		return err
 	}
@@ -89,10 +89,16 @@ func (h *UploadHandler) upload(c *fiber.Ctx) error {
 			}
 			if ref := vals["ref_key"]; ref != "" {
 				if err := h.uploads.CheckTarget(ctx, p, ref); err != nil {
+					if idemKey != "" && apperr.Is(err, apperr.Conflict) {
+						// The report may have left status 1 because a racing retry of this very upload won.
+						if done, derr := h.uploads.AlreadyStored(ctx, p, idemKey); derr == nil && done {
+							return saved(c)
+						}
+					}
 					return fail(err)
 				}
 			}
-			s, err := h.uploads.StoreVideo(ctx, p, part)
+			s, err := h.uploads.Receive(ctx, p, part)
 			if err != nil {
 				return fail(err)
 			}

@@ -55,7 +55,7 @@ func FuzzUploadBody(f *testing.F) {
 			if string(head[4:8]) != "ftyp" {
 				t.Fatalf("stored a video starting %q", head)
 			}
-		case 400, 409, 413:
+		case 400, 409, 413, 415:
 			if a.str("error") == "" {
 				t.Fatalf("%d without an error code: %s", a.code, a.raw)
 			}

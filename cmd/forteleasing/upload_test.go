@@ -168,7 +168,7 @@ func TestUpload_RefusesBadFilesAndLeavesNothing(t *testing.T) {
 	eachStore(t, func(t *testing.T, ta *testApp) {
 		tok := ta.login(demoBIN, director("bad")).str("access_token")
 		notMP4 := append([]byte("GIF89a this is not a video at all"), make([]byte, 4096)...)
-		wantStatus(t, ta.upload(tok, meta(taskRef), notMP4, false), 400, "not_mp4")
+		wantStatus(t, ta.upload(tok, meta(taskRef), notMP4, false), 415, "not_mp4")
 		wantStatus(t, ta.upload(tok, meta(taskRef), []byte{}, false), 400, "empty_file")
 		wantStatus(t, ta.upload(tok, meta(taskRef), makeMP4(64<<10+1), false), 413, "file_too_large")
 		wantStatus(t, ta.upload(tok, meta(taskRef), makeMP4(64<<10+1), true), 413, "file_too_large")

@@ -29,6 +29,7 @@ import (
 	"github.com/forteleasing/inspections/media"
 	"github.com/forteleasing/inspections/onec"
 	"github.com/forteleasing/inspections/reports"
+	"github.com/forteleasing/inspections/resumable"
 	"github.com/forteleasing/inspections/vehicles"
 	"github.com/forteleasing/inspections/vehicles/provider"
 	"github.com/forteleasing/inspections/vehicles/vincheck"
@@ -50,6 +51,7 @@ type App struct {
 	OneC     *onec.Service
 	Media    media.Store
 	Uploads  *reports.Uploads
+	Tus      *resumable.Service
 	AuthHTTP *auth.Handler
 	Push     *push.Dispatcher
 	Metrics  *ops.Metrics
@@ -179,6 +181,10 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, d Deps) (a *
 	employees.NewHandler(employeeStore).Routes(a.HTTP, authHTTP.RequireUser)
 	reports.NewHandler(reportsSvc).Routes(a.HTTP, authHTTP.RequireUser)
 	reports.NewUploadHandler(a.Uploads).Routes(a.HTTP, authHTTP.RequireUser)
+	if a.Tus, err = resumable.New(ctx, db, a.Uploads, store, resumable.Options{PublicURL: cfg.PublicURL, Now: now, Logger: log}); err != nil {
+		return nil, err
+	}
+	a.Tus.Routes(a.HTTP, authHTTP.RequireUser)
 	vehiclesHTTP := vehicles.NewHandler(vehicles.NewStore(db))
 	vehiclesHTTP.Routes(a.HTTP)
 	vehiclesHTTP.QRRoutes(a.HTTP, onecHTTP.RequireOneC)
@@ -197,7 +203,8 @@ func bodyLimits() fiber.Handler {
 		switch p := c.Path(); {
 		case strings.HasPrefix(p, "/1c/"):
 			return onecLimit(c)
-		case p == "/reports/upload":
+		case p == "/reports/upload", strings.HasPrefix(p, resumable.Path):
+			// Both upload endpoints enforce the video limit themselves while streaming.
 			return c.Next()
 		default:
 			return mobileLimit(c)
@@ -223,6 +230,13 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	go a.every(ctx, time.Minute, "queue unchecked uploads", a.VIN.Reconcile)
 	go a.every(ctx, time.Hour, "purge OTP ledgers", a.Auth.PurgeLedgers)
+	go a.every(ctx, 15*time.Minute, "sweep expired resumable uploads", func(ctx context.Context) error {
+		n, err := a.Tus.Sweep(ctx)
+		if n > 0 {
+			a.Log.Info("removed expired resumable uploads", "count", n)
+		}
+		return err
+	})
 	go a.every(ctx, 15*time.Minute, "sweep orphaned videos", func(ctx context.Context) error {
 		n, err := a.Uploads.SweepOrphans(ctx, time.Hour)
 		if n > 0 {

@@ -21,7 +21,11 @@ const (
 	Unprocessable Code = "unprocessable"
 	RateLimited   Code = "rate_limited"
 	Unavailable   Code = "unavailable"
-	Internal      Code = "internal"
+	// UnsupportedMedia is a body that is not what the endpoint takes (not a video): 415.
+	UnsupportedMedia Code = "unsupported_media_type"
+	// ChecksumMismatch is a body whose checksum differs from the one the client declared: 460 (tus).
+	ChecksumMismatch Code = "checksum_mismatch"
+	Internal         Code = "internal"
 )
 
 // FieldError names one bad input. Index is set for items of a batch.

@@ -175,7 +175,7 @@ func (a *App) Do(method, path string, body io.Reader, headers ...string) Answer 
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
 	ans := Answer{Code: resp.StatusCode, Raw: raw, Header: resp.Header}
-	if ct := resp.Header.Get("Content-Type"); len(ct) >= 16 && ct[:16] == "application/json" {
+	if ct := resp.Header.Get("Content-Type"); len(ct) >= 16 && ct[:16] == "application/json" && method != http.MethodHead {
 		if err := json.Unmarshal(raw, &ans.Body); err != nil {
 			a.T.Fatalf("%s %s: bad JSON %s", method, path, raw)
 		}

@@ -21,16 +21,18 @@ import (
 
 // statusOf is the only place where error codes become HTTP statuses.
 var statusOf = map[apperr.Code]int{
-	apperr.Invalid:       fiber.StatusBadRequest,
-	apperr.Unauthorized:  fiber.StatusUnauthorized,
-	apperr.Forbidden:     fiber.StatusForbidden,
-	apperr.NotFound:      fiber.StatusNotFound,
-	apperr.Conflict:      fiber.StatusConflict,
-	apperr.TooLarge:      fiber.StatusRequestEntityTooLarge,
-	apperr.Unprocessable: fiber.StatusUnprocessableEntity,
-	apperr.RateLimited:   fiber.StatusTooManyRequests,
-	apperr.Unavailable:   fiber.StatusServiceUnavailable,
-	apperr.Internal:      fiber.StatusInternalServerError,
+	apperr.Invalid:          fiber.StatusBadRequest,
+	apperr.Unauthorized:     fiber.StatusUnauthorized,
+	apperr.Forbidden:        fiber.StatusForbidden,
+	apperr.NotFound:         fiber.StatusNotFound,
+	apperr.Conflict:         fiber.StatusConflict,
+	apperr.TooLarge:         fiber.StatusRequestEntityTooLarge,
+	apperr.Unprocessable:    fiber.StatusUnprocessableEntity,
+	apperr.RateLimited:      fiber.StatusTooManyRequests,
+	apperr.Unavailable:      fiber.StatusServiceUnavailable,
+	apperr.Internal:         fiber.StatusInternalServerError,
+	apperr.UnsupportedMedia: fiber.StatusUnsupportedMediaType,
+	apperr.ChecksumMismatch: 460, // tus checksum extension's "Checksum Mismatch"
 }
 
 // codeOfStatus turns Fiber's own errors (unknown route, wrong method, body too large) into our codes.
@@ -231,4 +233,15 @@ func RequestID(c *fiber.Ctx) string {
 		return v
 	}
 	return ""
+}
+
+// RespondError writes the error envelope for an answer decided elsewhere (the tus protocol library's
+// own refusals: wrong offset, unsupported version, ...), with status and reason as it decided them.
+func RespondError(c *fiber.Ctx, status int, reason, message string) error {
+	body, err := envelope("error", status, message, errorPayload{Error: reason, RequestID: RequestID(c)})
+	if err != nil {
+		return err
+	}
+	c.Status(status).Set(fiber.HeaderContentType, fiber.MIMEApplicationJSONCharsetUTF8)
+	return c.Send(body)
 }
