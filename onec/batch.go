@@ -4,18 +4,27 @@ package onec
 
 import (
 	"bytes"
+	"cmp"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"strings"
 
 	"github.com/forteleasing/inspections/internal/apperr"
+	"github.com/forteleasing/inspections/internal/bodytext"
 )
 
 // MaxBatch is the most items one upsert call may carry.
 const MaxBatch = 1000
 
 // decodeBatch reads a JSON array of at most MaxBatch items into []T, naming the index of a malformed item.
-func decodeBatch[T any](body []byte) ([]T, error) {
+// The body is read as 1C sends it (bodytext): BOM skipped, a declared charset transcoded, invalid UTF-8,
+// repeated keys and keys in the wrong case refused with 422 before anything is decoded.
+func decodeBatch[T any](body []byte, contentType string) ([]T, error) {
+	body, err := bodytext.JSON(body, contentType, bodytext.KeysOf[[]T]())
+	if err != nil {
+		return nil, err
+	}
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 || body[0] != '[' {
 		return nil, apperr.New(apperr.Invalid, "invalid_json", "the body must be a JSON array of items")
@@ -85,20 +94,43 @@ func (v *Version) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// olderThan reports whether v is older than stored, so the item must be skipped. Digit strings compare as
-// numbers, anything else as text; an empty version on either side never skips.
-func (v Version) olderThan(stored string) bool {
-	a, b := string(v), stored
+// olderThan reports whether v is older than stored, so the item must be skipped. An empty version on
+// either side never skips. The order (CONTRACT §8, README "1C"):
+//   - two decimal integers compare as numbers ("9" < "10");
+//   - two base64 values of the same length compare as the big-endian bytes they encode: 1C's DataVersion
+//     "AAAAzwAAAAA=" (counter 0xCF) < "AAAA0AAAAAA=" (0xD0), which as text would be the other way round;
+//   - anything else compares as text.
+func (v Version) olderThan(stored string) bool { return compareVersions(string(v), stored) < 0 }
+
+func compareVersions(a, b string) int {
 	if a == "" || b == "" {
-		return false
+		return 0
 	}
 	if isDigits(a) && isDigits(b) {
 		a, b = strings.TrimLeft(a, "0"), strings.TrimLeft(b, "0")
 		if len(a) != len(b) {
-			return len(a) < len(b)
+			return cmp.Compare(len(a), len(b))
+		}
+		return strings.Compare(a, b)
+	}
+	if len(a) == len(b) {
+		if x, ok := decodeBase64(a); ok {
+			if y, ok := decodeBase64(b); ok {
+				return bytes.Compare(x, y)
+			}
 		}
 	}
-	return a < b
+	return strings.Compare(a, b)
+}
+
+func decodeBase64(s string) ([]byte, bool) {
+	if b, err := base64.StdEncoding.Strict().DecodeString(s); err == nil {
+		return b, true
+	}
+	if b, err := base64.RawStdEncoding.Strict().DecodeString(s); err == nil {
+		return b, true
+	}
+	return nil, false
 }
 
 func isDigits(s string) bool {

@@ -25,22 +25,24 @@ type VideoURLs interface {
 
 // FeedItem is one report of GET /1c/reports.
 type FeedItem struct {
-	RefKey         string                `json:"ref_key"`
-	ReportNumber   string                `json:"report_number"`
-	ContractNumber string                `json:"contract_number"`
-	BIIN           string                `json:"biin"`
-	VehicleGUID    string                `json:"vehicle_guid"`
-	VINCode        string                `json:"vin_code"`
-	PlateNumber    string                `json:"plate_number"`
-	DateStart      string                `json:"date_start"`
-	DateFinish     string                `json:"date_finish"`
-	StatusCode     int                   `json:"status_code"`
-	StatusTitle    string                `json:"status_title"`
-	RejectReason   string                `json:"reject_reason"`
-	ChangedAt      string                `json:"changed_at"`
-	Upload         *FeedUpload           `json:"upload"`
-	VINCheck       *inspections.VINCheck `json:"vin_check"`
-	History        []HistoryEntry        `json:"history"`
+	RefKey         string `json:"ref_key"`
+	ReportNumber   string `json:"report_number"`
+	ContractNumber string `json:"contract_number"`
+	BIIN           string `json:"biin"`
+	VehicleGUID    string `json:"vehicle_guid"`
+	VINCode        string `json:"vin_code"`
+	PlateNumber    string `json:"plate_number"`
+	// ContractDateEnd is "" when 1C sent none or its empty date.
+	ContractDateEnd string                `json:"contract_date_end"`
+	DateStart       string                `json:"date_start"`
+	DateFinish      string                `json:"date_finish"`
+	StatusCode      int                   `json:"status_code"`
+	StatusTitle     string                `json:"status_title"`
+	RejectReason    string                `json:"reject_reason"`
+	ChangedAt       string                `json:"changed_at"`
+	Upload          *FeedUpload           `json:"upload"`
+	VINCheck        *inspections.VINCheck `json:"vin_check"`
+	History         []HistoryEntry        `json:"history"`
 }
 
 type FeedUpload struct {
@@ -137,7 +139,7 @@ func (s *Service) Feed(ctx context.Context, q FeedQuery) (FeedPage, error) {
 	for _, r := range rows {
 		item := FeedItem{
 			RefKey: r.RefKey, ReportNumber: r.ReportNumber, ContractNumber: r.ContractNumber, BIIN: r.BIIN,
-			VehicleGUID: r.VehicleGUID, VINCode: r.VINCode, PlateNumber: r.PlateNumber,
+			VehicleGUID: r.VehicleGUID, VINCode: r.VINCode, PlateNumber: r.PlateNumber, ContractDateEnd: contractEnd(r.ContractEnd),
 			DateStart: reports.FormatDateTime(r.DateStart), DateFinish: reports.FormatDateTime(r.DateFinish),
 			StatusCode: r.StatusCode, StatusTitle: reports.StatusTitle(r.StatusCode), RejectReason: r.RejectReason,
 			ChangedAt: reports.FormatDateTime(r.UpdatedAt), History: []HistoryEntry{},
@@ -165,6 +167,13 @@ func (s *Service) Feed(ctx context.Context, q FeedQuery) (FeedPage, error) {
 		page.NextCursor = page.Cursor
 	}
 	return page, nil
+}
+
+func contractEnd(t *time.Time) string {
+	if t == nil || reports.IsNoDate(*t) {
+		return ""
+	}
+	return reports.FormatDateTime(*t)
 }
 
 func (s *Service) vinChecks(ctx context.Context, ids []int64) (map[int64]inspections.VINCheck, error) {

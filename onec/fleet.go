@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/forteleasing/inspections/internal/apperr"
+	"github.com/forteleasing/inspections/internal/httpx"
 	"github.com/forteleasing/inspections/reports"
 )
 
@@ -83,7 +84,7 @@ func validateVehicleTypes(items []VehicleType) error {
 	seen := map[string]int{}
 	for i := range items {
 		t := &items[i]
-		t.RefKey, t.Title = strings.TrimSpace(t.RefKey), strings.TrimSpace(t.Title)
+		t.RefKey, t.Title = httpx.CanonicalKey(t.RefKey), strings.TrimSpace(t.Title)
 		checkKey(&fields, i, "ref_key", t.RefKey, seen)
 		if t.Title == "" || len(t.Title) > maxText {
 			fields.AddAt(i, "title", "is required, at most %d characters", maxText)
@@ -122,7 +123,7 @@ func validateVehicles(items []Vehicle) error {
 	seen := map[string]int{}
 	for i := range items {
 		v := &items[i]
-		v.VehicleGUID, v.BIIN, v.VehicleTypeCode = strings.TrimSpace(v.VehicleGUID), strings.TrimSpace(v.BIIN), strings.TrimSpace(v.VehicleTypeCode)
+		v.VehicleGUID, v.BIIN, v.VehicleTypeCode = httpx.CanonicalKey(v.VehicleGUID), strings.TrimSpace(v.BIIN), httpx.CanonicalKey(v.VehicleTypeCode)
 		v.VINCode, v.PlateNumber = strings.ToUpper(strings.TrimSpace(v.VINCode)), strings.TrimSpace(v.PlateNumber)
 		v.ContractNumber = strings.TrimSpace(v.ContractNumber)
 		checkKey(&fields, i, "vehicle_guid", v.VehicleGUID, seen)
@@ -137,11 +138,10 @@ func validateVehicles(items []Vehicle) error {
 				fields.AddAt(i, name, "must be at most %d characters", maxText)
 			}
 		}
-		if v.ContractDateEnd != "" {
-			t, err := reports.ParseDateTime(v.ContractDateEnd)
-			if err != nil {
-				fields.AddAt(i, "contract_date_end", "%v", err)
-			}
+		// 1C's empty date (0001-01-01T00:00:00) is "no date", like "".
+		if t, ok, err := reports.ParseOptionalDateTime(v.ContractDateEnd); err != nil {
+			fields.AddAt(i, "contract_date_end", "%v", err)
+		} else if ok {
 			v.contractEnd = &t
 		}
 	}
@@ -153,7 +153,7 @@ func validateReports(items []Report) error {
 	seen := map[string]int{}
 	for i := range items {
 		r := &items[i]
-		r.RefKey, r.VehicleGUID = strings.TrimSpace(r.RefKey), strings.TrimSpace(r.VehicleGUID)
+		r.RefKey, r.VehicleGUID = httpx.CanonicalKey(r.RefKey), httpx.CanonicalKey(r.VehicleGUID)
 		r.ReportNumber, r.ContractNumber = strings.TrimSpace(r.ReportNumber), strings.TrimSpace(r.ContractNumber)
 		checkKey(&fields, i, "ref_key", r.RefKey, seen)
 		if r.VehicleGUID == "" {
@@ -165,13 +165,8 @@ func validateReports(items []Report) error {
 		if len(r.ContractNumber) > maxText {
 			fields.AddAt(i, "contract_number", "must be at most %d characters", maxText)
 		}
-		var err error
-		if r.start, err = reports.ParseDateTime(r.DateStart); err != nil {
-			fields.AddAt(i, "date_start", "%v", err)
-		}
-		if r.finish, err = reports.ParseDateTime(r.DateFinish); err != nil {
-			fields.AddAt(i, "date_finish", "%v", err)
-		}
+		r.start = requiredDate(&fields, i, "date_start", r.DateStart)
+		r.finish = requiredDate(&fields, i, "date_finish", r.DateFinish)
 		if !r.start.IsZero() && !r.finish.IsZero() && r.finish.Before(r.start) {
 			fields.AddAt(i, "date_finish", "must not be before date_start")
 		}
@@ -186,6 +181,18 @@ func validateReports(items []Report) error {
 		}
 	}
 	return fields.Err(apperr.Unprocessable, "some items are invalid; nothing was written")
+}
+
+// requiredDate parses a date a report cannot go without: "" and 1C's empty date are "required".
+func requiredDate(fields *apperr.FieldList, i int, name, s string) time.Time {
+	t, ok, err := reports.ParseOptionalDateTime(s)
+	switch {
+	case err != nil:
+		fields.AddAt(i, name, "%v", err)
+	case !ok:
+		fields.AddAt(i, name, "is required (1C's empty date 0001-01-01T00:00:00 is no date)")
+	}
+	return t
 }
 
 // UpsertVehicleTypes validates the batch, then writes it in one transaction.

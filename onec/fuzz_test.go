@@ -38,13 +38,13 @@ func FuzzDecodeBatch(f *testing.F) {
 				}
 			}
 		}
-		r, err := decodeBatch[Report](body)
+		r, err := decodeBatch[Report](body, "")
 		check(len(r), err)
-		c, err := decodeBatch[Company](body)
+		c, err := decodeBatch[Company](body, "")
 		check(len(c), err)
-		v, err := decodeBatch[Vehicle](body)
+		v, err := decodeBatch[Vehicle](body, "")
 		check(len(v), err)
-		vt, err := decodeBatch[VehicleType](body)
+		vt, err := decodeBatch[VehicleType](body, "")
 		check(len(vt), err)
 	})
 }

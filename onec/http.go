@@ -7,9 +7,9 @@ import (
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/gofiber/fiber/v2/utils"
 
 	"github.com/forteleasing/inspections/internal/apperr"
+	"github.com/forteleasing/inspections/internal/bodytext"
 	"github.com/forteleasing/inspections/internal/httpx"
 	"github.com/forteleasing/inspections/reports"
 )
@@ -61,7 +61,7 @@ func basicCredentials(header string) (user, pass string, ok bool) {
 }
 
 func (h *Handler) putCompanies(c *fiber.Ctx) error {
-	items, err := decodeBatch[Company](c.Body())
+	items, err := decodeBatch[Company](c.Body(), c.Get(fiber.HeaderContentType))
 	if err != nil {
 		return err
 	}
@@ -73,7 +73,7 @@ func (h *Handler) putCompanies(c *fiber.Ctx) error {
 }
 
 func (h *Handler) putVehicleTypes(c *fiber.Ctx) error {
-	items, err := decodeBatch[VehicleType](c.Body())
+	items, err := decodeBatch[VehicleType](c.Body(), c.Get(fiber.HeaderContentType))
 	if err != nil {
 		return err
 	}
@@ -85,7 +85,7 @@ func (h *Handler) putVehicleTypes(c *fiber.Ctx) error {
 }
 
 func (h *Handler) putVehicles(c *fiber.Ctx) error {
-	items, err := decodeBatch[Vehicle](c.Body())
+	items, err := decodeBatch[Vehicle](c.Body(), c.Get(fiber.HeaderContentType))
 	if err != nil {
 		return err
 	}
@@ -97,7 +97,7 @@ func (h *Handler) putVehicles(c *fiber.Ctx) error {
 }
 
 func (h *Handler) putReports(c *fiber.Ctx) error {
-	items, err := decodeBatch[Report](c.Body())
+	items, err := decodeBatch[Report](c.Body(), c.Get(fiber.HeaderContentType))
 	if err != nil {
 		return err
 	}
@@ -120,8 +120,14 @@ func (h *Handler) feed(c *fiber.Ctx) error {
 	return httpx.OK(c, page)
 }
 
+// decisionBody names the keys of a decision, which must be spelt exactly (CONTRACT §8).
+type decisionBody struct {
+	StatusCode   int    `json:"status_code"`
+	RejectReason string `json:"reject_reason"`
+}
+
 func (h *Handler) decide(c *fiber.Ctx) error {
-	v, err := httpx.BodyValues(c)
+	v, err := httpx.StrictBodyValues(c, bodytext.KeysOf[decisionBody]())
 	if err != nil {
 		return err
 	}
@@ -130,7 +136,7 @@ func (h *Handler) decide(c *fiber.Ctx) error {
 	if err := fields.Err(apperr.Invalid, "bad decision"); err != nil {
 		return err
 	}
-	d, err := ParseDecision(utils.CopyString(c.Params("ref_key")), status, v["reject_reason"])
+	d, err := ParseDecision(httpx.KeyParam(c, "ref_key"), status, v["reject_reason"])
 	if err != nil {
 		return err
 	}

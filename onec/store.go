@@ -249,20 +249,21 @@ func (s *Store) upsertReports(ctx context.Context, items []Report, now time.Time
 }
 
 type feedRow struct {
-	ID             int64     `db:"id"`
-	RefKey         string    `db:"ref_key"`
-	ReportNumber   string    `db:"report_number"`
-	ContractNumber string    `db:"contract_number"`
-	DateStart      time.Time `db:"date_start"`
-	DateFinish     time.Time `db:"date_finish"`
-	StatusCode     int       `db:"status_code"`
-	RejectReason   string    `db:"reject_reason"`
-	ChangeSeq      int64     `db:"change_seq"`
-	UpdatedAt      time.Time `db:"updated_at"`
-	BIIN           string    `db:"biin"`
-	VehicleGUID    string    `db:"vehicle_guid"`
-	VINCode        string    `db:"vin_code"`
-	PlateNumber    string    `db:"plate_number"`
+	ID             int64      `db:"id"`
+	RefKey         string     `db:"ref_key"`
+	ReportNumber   string     `db:"report_number"`
+	ContractNumber string     `db:"contract_number"`
+	DateStart      time.Time  `db:"date_start"`
+	DateFinish     time.Time  `db:"date_finish"`
+	StatusCode     int        `db:"status_code"`
+	RejectReason   string     `db:"reject_reason"`
+	ChangeSeq      int64      `db:"change_seq"`
+	UpdatedAt      time.Time  `db:"updated_at"`
+	BIIN           string     `db:"biin"`
+	VehicleGUID    string     `db:"vehicle_guid"`
+	VINCode        string     `db:"vin_code"`
+	PlateNumber    string     `db:"plate_number"`
+	ContractEnd    *time.Time `db:"contract_date_end"`
 }
 
 func (s *Store) feed(ctx context.Context, q FeedQuery) ([]feedRow, error) {
@@ -274,7 +275,8 @@ func (s *Store) feed(ctx context.Context, q FeedQuery) ([]feedRow, error) {
 	rows := []feedRow{}
 	err := s.db.SelectContext(ctx, &rows, `
 		SELECT r.id, r.ref_key, r.report_number, r.contract_number, r.date_start, r.date_finish, r.status_code,
-			r.reject_reason, r.change_seq, r.updated_at, c.biin, v.guid AS vehicle_guid, v.vin_code, v.plate_number
+			r.reject_reason, r.change_seq, r.updated_at, c.biin, v.guid AS vehicle_guid, v.vin_code, v.plate_number,
+			v.contract_date_end
 		FROM reports r JOIN companies c ON c.id = r.company_id JOIN vehicles v ON v.id = r.vehicle_id
 		WHERE `+where+` ORDER BY r.change_seq LIMIT $2`, args...)
 	return rows, err

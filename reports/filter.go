@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/forteleasing/inspections/internal/apperr"
+	"github.com/forteleasing/inspections/internal/httpx"
 )
 
 // Filter narrows a list; zero fields mean "any".
@@ -55,7 +56,7 @@ func ParseFilter(rest string, withVehicle bool) (Filter, error) {
 		if len(s) > 64 {
 			fields.Add("vehicle_guid", "is too long")
 		}
-		f.VehicleGUID = s
+		f.VehicleGUID = httpx.CanonicalKey(s)
 	}
 	if err := fields.Err(apperr.Invalid, "bad filter"); err != nil {
 		return Filter{}, err

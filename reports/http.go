@@ -65,7 +65,7 @@ func (h *Handler) vehicle(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	a, err := h.svc.Vehicle(c.UserContext(), auth.CurrentPrincipal(c), c.Params("vehicle_guid"), page)
+	a, err := h.svc.Vehicle(c.UserContext(), auth.CurrentPrincipal(c), httpx.KeyParam(c, "vehicle_guid"), page)
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/forteleasing/inspections"
@@ -30,6 +31,13 @@ var statusTitles = map[int]string{
 func StatusTitle(code int) string { return statusTitles[code] }
 
 var dateRangeTitles = map[string]string{"1w": "Неделя", "1m": "Месяц", "6m": "Полгода", "1y": "Год"}
+
+// The seed's order of the filter block's objects: apps that keep the arrival order of keys show the
+// chips in it (a Go map would sort them: 1m, 1w, 1y, 6m).
+var (
+	statusOrder    = []string{"1", "2", "3", "4"}
+	dateRangeOrder = []string{"1w", "1m", "6m", "1y"}
+)
 
 // important reports need the user's action: to submit, or rejected and to submit again.
 func important(status int) bool { return status == StatusToSubmit || status == StatusRejected }
@@ -56,6 +64,25 @@ func ParseDateTime(s string) (time.Time, error) {
 		return t.UTC(), nil
 	}
 	return time.Time{}, fmt.Errorf("want yyyy-mm-ddThh:mm:ss, got %q", s)
+}
+
+// IsNoDate reports whether t is 1C's empty date, 0001-01-01T00:00:00 ("no date"): any moment of year 1.
+func IsNoDate(t time.Time) bool { return t.In(kz).Year() <= 1 }
+
+// ParseOptionalDateTime is ParseDateTime for a date 1C may leave empty: "" and 1C's empty date give
+// ok=false and no error.
+func ParseOptionalDateTime(s string) (t time.Time, ok bool, err error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return time.Time{}, false, nil
+	}
+	if t, err = ParseDateTime(s); err != nil {
+		return time.Time{}, false, err
+	}
+	if IsNoDate(t) {
+		return time.Time{}, false, nil
+	}
+	return t, true, nil
 }
 
 var genitiveMonths = [...]string{"января", "февраля", "марта", "апреля", "мая", "июня", "июля", "августа", "сентября", "октября", "ноября", "декабря"}
@@ -163,9 +190,33 @@ type This struct {
 
 // FilterBlock is the "filter" object: statuses, vehicles by type and date ranges.
 type FilterBlock struct {
-	Status      map[string]string `json:"status"`
-	VehicleType []TypeVehicles    `json:"vehicle_type,omitempty"`
-	DateRange   map[string]string `json:"date_range"`
+	Status      Titles         `json:"status"`
+	VehicleType []TypeVehicles `json:"vehicle_type,omitempty"`
+	DateRange   Titles         `json:"date_range"`
+}
+
+// Titles is a JSON object of codes and their titles, written in the order of its entries.
+type Titles []Title
+
+type Title struct{ Code, Title string }
+
+func (ts Titles) MarshalJSON() ([]byte, error) {
+	buf := []byte{'{'}
+	for i, t := range ts {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		k, err := json.Marshal(t.Code)
+		if err != nil {
+			return nil, err
+		}
+		v, err := json.Marshal(t.Title)
+		if err != nil {
+			return nil, err
+		}
+		buf = append(append(append(buf, k...), ':'), v...)
+	}
+	return append(buf, '}'), nil
 }
 
 // TypeVehicles lists a type's vehicles: the director's answer uses "vehicles", the employee's "plate_numbers"
@@ -181,18 +232,19 @@ type VehicleBrief struct {
 	PlateNumber string `json:"plate_number"`
 }
 
-func statusFilter() map[string]string {
-	m := make(map[string]string, len(statusTitles))
-	for k, v := range statusTitles {
-		m[strconv.Itoa(k)] = v
+func statusFilter() Titles {
+	ts := make(Titles, len(statusOrder))
+	for i, code := range statusOrder {
+		n, _ := strconv.Atoi(code)
+		ts[i] = Title{Code: code, Title: statusTitles[n]}
 	}
-	return m
+	return ts
 }
 
-func dateRanges() map[string]string {
-	m := make(map[string]string, len(dateRangeTitles))
-	for k, v := range dateRangeTitles {
-		m[k] = v
+func dateRanges() Titles {
+	ts := make(Titles, len(dateRangeOrder))
+	for i, code := range dateRangeOrder {
+		ts[i] = Title{Code: code, Title: dateRangeTitles[code]}
 	}
-	return m
+	return ts
 }

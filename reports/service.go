@@ -238,7 +238,7 @@ func (s *Service) Vehicle(ctx context.Context, p auth.Principal, guid string, pa
 	}
 	this := &This{ContractNumber: v.ContractNumber, PlateNumber: v.PlateNumber, VINCode: v.VINCode,
 		ImagePath: s.publicURL + "/images/" + v.TypeCode + "/image.png"}
-	if v.ContractDateEnd != nil {
+	if v.ContractDateEnd != nil && !IsNoDate(*v.ContractDateEnd) {
 		this.ContractDateEnd = FormatDateTime(*v.ContractDateEnd)
 	}
 	return SelectAnswer{Reports: s.items(rows), Info: Info{ByVehicleTypeCode: types, This: this}, NextOffset: next}, nil

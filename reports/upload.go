@@ -18,6 +18,7 @@ import (
 	"github.com/forteleasing/inspections/auth"
 	"github.com/forteleasing/inspections/internal/apperr"
 	"github.com/forteleasing/inspections/internal/database"
+	"github.com/forteleasing/inspections/internal/httpx"
 	"github.com/forteleasing/inspections/media"
 )
 
@@ -67,7 +68,7 @@ type UploadMeta struct {
 func ParseMeta(v map[string]string) (UploadMeta, error) {
 	var m UploadMeta
 	var fields apperr.FieldList
-	m.RefKey = strings.TrimSpace(v["ref_key"])
+	m.RefKey = httpx.CanonicalKey(v["ref_key"])
 	if m.RefKey == "" || len(m.RefKey) > 64 {
 		fields.Add("ref_key", "is required, at most 64 characters")
 	}
@@ -78,30 +79,63 @@ func ParseMeta(v map[string]string) (UploadMeta, error) {
 	} else {
 		m.TimeSent = t.UTC()
 	}
-	m.Lat = coordinate(v, "lat", 90, &fields)
-	m.Lng = coordinate(v, "long", 180, &fields)
-	if s := strings.TrimSpace(v["odometer"]); s != "" {
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || n < 0 || n > 10_000_000 {
-			fields.Add("odometer", "must be a whole number of kilometres from 0 to 10000000")
-		} else {
-			m.Odometer = &n
-		}
-	}
+	m.Lat = Coordinate(v, "lat", 90, &fields)
+	m.Lng = Coordinate(v, "long", 180, &fields)
+	m.Odometer = Odometer(v["odometer"], &fields)
 	return m, fields.Err(apperr.Invalid, "some fields are missing or invalid")
 }
 
-func coordinate(v map[string]string, name string, limit float64, fields *apperr.FieldList) float64 {
+// ParseDecimal reads a number as phones send it: a decimal point or, from a Russian or Kazakh locale,
+// a decimal comma ("43,2389"). Exponents, hex, infinities and NaN are refused.
+func ParseDecimal(s string) (float64, error) {
+	s = strings.TrimSpace(s)
+	if strings.Count(s, ",") == 1 && !strings.Contains(s, ".") {
+		s = strings.Replace(s, ",", ".", 1)
+	}
+	digits := 0
+	for i, r := range s {
+		switch {
+		case r >= '0' && r <= '9':
+			digits++
+		case (r == '-' || r == '+') && i == 0, r == '.':
+		default:
+			return 0, fmt.Errorf("not a decimal number: %q", s)
+		}
+	}
+	if digits == 0 {
+		return 0, fmt.Errorf("not a decimal number: %q", s)
+	}
+	return strconv.ParseFloat(s, 64)
+}
+
+// Coordinate reads the required field name (lat or long) of an upload's metadata, a decimal within
+// ±limit, recording a field error otherwise. The plain upload form and tus metadata share it.
+func Coordinate(v map[string]string, name string, limit float64, fields *apperr.FieldList) float64 {
 	s := strings.TrimSpace(v[name])
 	if s == "" {
 		fields.Add(name, "is required")
 		return 0
 	}
-	f, err := strconv.ParseFloat(s, 64)
+	f, err := ParseDecimal(s)
 	if err != nil || math.IsNaN(f) || f < -limit || f > limit {
-		fields.Add(name, "must be a number from %g to %g", -limit, limit)
+		fields.Add(name, "must be a number from %g to %g (a decimal point or comma)", -limit, limit)
 	}
 	return f
+}
+
+// Odometer reads the optional odometer field (km): a decimal, rounded to whole kilometres; nil when absent.
+func Odometer(s string, fields *apperr.FieldList) *int64 {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return nil
+	}
+	f, err := ParseDecimal(s)
+	if err != nil || f < 0 || f > 10_000_000 {
+		fields.Add("odometer", "must be a number of kilometres from 0 to 10000000 (a decimal point or comma)")
+		return nil
+	}
+	n := int64(math.Round(f))
+	return &n
 }
 
 // ValidIdempotencyKey bounds what a client may send as Idempotency-Key.

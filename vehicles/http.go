@@ -4,6 +4,8 @@ import (
 	"net/http"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/forteleasing/inspections/internal/httpx"
 )
 
 // Handler serves vehicle-type images (public: the app shows them in image views without headers).
@@ -16,7 +18,7 @@ func (h *Handler) Routes(r fiber.Router) {
 }
 
 func (h *Handler) image(c *fiber.Ctx) error {
-	img, err := h.store.TypeImage(c.UserContext(), c.Params("vehicle_type_code"))
+	img, err := h.store.TypeImage(c.UserContext(), httpx.KeyParam(c, "vehicle_type_code"))
 	if err != nil {
 		return err
 	}

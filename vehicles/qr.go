@@ -7,6 +7,7 @@ import (
 	"github.com/skip2/go-qrcode"
 
 	"github.com/forteleasing/inspections/internal/apperr"
+	"github.com/forteleasing/inspections/internal/httpx"
 )
 
 // QR sizes in pixels (CONTRACT §5).
@@ -32,7 +33,7 @@ func (h *Handler) qr(c *fiber.Ctx) error {
 		}
 		size = n
 	}
-	guid := c.Params("vehicle_guid")
+	guid := httpx.KeyParam(c, "vehicle_guid")
 	ok, err := h.store.Exists(c.UserContext(), guid)
 	if err != nil {
 		return err

@@ -22,14 +22,22 @@ type Image struct {
 	UpdatedAt time.Time `db:"updated_at"`
 }
 
-// TypeImage returns the PNG of a vehicle type; a type without an image is not found.
+// TypeImage returns the PNG of a vehicle type, or the placeholder when 1C sent the type without one;
+// an unknown type is not found.
 func (s *Store) TypeImage(ctx context.Context, refKey string) (Image, error) {
 	var img Image
-	err := s.db.GetContext(ctx, &img, `SELECT image_png, image_etag, updated_at FROM vehicle_types WHERE ref_key = $1 AND image_png IS NOT NULL`, refKey)
-	if database.IsNoRows(err) || (err == nil && len(img.PNG) == 0) {
+	err := s.db.GetContext(ctx, &img, `SELECT image_png, image_etag, updated_at FROM vehicle_types WHERE ref_key = $1`, refKey)
+	if database.IsNoRows(err) {
 		return Image{}, apperr.New(apperr.NotFound, "image_not_found", "no image for this vehicle type")
 	}
-	return img, err
+	if err != nil {
+		return Image{}, err
+	}
+	if len(img.PNG) == 0 {
+		p := placeholder()
+		img.PNG, img.ETag = p.PNG, p.ETag
+	}
+	return img, nil
 }
 
 // Exists reports whether any company has a vehicle with guid (1C sees every company).

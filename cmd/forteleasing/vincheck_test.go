@@ -175,7 +175,7 @@ func vinVehicles(t *testing.T, ta *testApp, plates map[string]string) map[string
 	t.Helper()
 	refs := map[string]string{}
 	for plate, vin := range plates {
-		refs[plate] = "task-" + plate
+		refs[plate] = "task-" + strings.ToLower(plate) // stored and answered lower-case (CONTRACT §8)
 		vinTask(t, ta, plate, vin, refs[plate])
 	}
 	return refs

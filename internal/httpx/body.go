@@ -10,23 +10,35 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/forteleasing/inspections/internal/apperr"
+	"github.com/forteleasing/inspections/internal/bodytext"
 )
 
 // Values are the scalar fields of a request body, whatever its encoding.
 type Values map[string]string
 
 // BodyValues reads a JSON object, a url-encoded form or a multipart form into Values
-// (CONTRACT §1: mobile clients send all three). Values are copied out of Fiber's buffers.
-func BodyValues(c *fiber.Ctx) (Values, error) {
+// (CONTRACT §1: mobile clients send all three), as UTF-8 (bodytext: BOM skipped, a declared charset
+// transcoded, undeclared invalid UTF-8 → 422 invalid_encoding). Values are copied out of Fiber's buffers.
+func BodyValues(c *fiber.Ctx) (Values, error) { return bodyValues(c, nil) }
+
+// StrictBodyValues is BodyValues for 1C: a JSON body's keys must be keys' exactly, each once (CONTRACT §8).
+func StrictBodyValues(c *fiber.Ctx, keys *bodytext.Keys) (Values, error) { return bodyValues(c, keys) }
+
+func bodyValues(c *fiber.Ctx, keys *bodytext.Keys) (Values, error) {
 	vals := Values{}
 	body := c.Body()
-	ct := strings.ToLower(string(c.Request().Header.ContentType()))
+	rawCT := string(c.Request().Header.ContentType())
+	ct := strings.ToLower(rawCT)
 	switch {
-	case len(bytes.TrimSpace(body)) == 0:
+	case len(bytes.TrimSpace(bodytext.StripBOM(body))) == 0:
 		return vals, nil
-	case strings.HasPrefix(ct, fiber.MIMEApplicationJSON) || (ct == "" && bytes.HasPrefix(bytes.TrimSpace(body), []byte("{"))):
+	case strings.HasPrefix(ct, fiber.MIMEApplicationJSON) || (ct == "" && bytes.HasPrefix(bytes.TrimSpace(bodytext.StripBOM(body)), []byte("{"))):
+		text, err := bodytext.JSON(body, rawCT, keys)
+		if err != nil {
+			return nil, err
+		}
 		var raw map[string]any
-		dec := json.NewDecoder(bytes.NewReader(body))
+		dec := json.NewDecoder(bytes.NewReader(text))
 		dec.UseNumber()
 		if err := dec.Decode(&raw); err != nil {
 			return nil, apperr.New(apperr.Invalid, "invalid_json", "request body is not a JSON object")
@@ -46,16 +58,30 @@ func BodyValues(c *fiber.Ctx) (Values, error) {
 			}
 		}
 	case strings.HasPrefix(ct, fiber.MIMEApplicationForm):
-		c.Request().PostArgs().VisitAll(func(k, v []byte) { vals[string(k)] = string(v) })
+		form, err := bodytext.Form(body, rawCT)
+		if err != nil {
+			return nil, err
+		}
+		for k, v := range form {
+			vals[k] = v
+		}
 	case strings.HasPrefix(ct, fiber.MIMEMultipartForm):
 		form, err := c.MultipartForm()
 		if err != nil {
 			return nil, apperr.New(apperr.Invalid, "invalid_form", "request body is not a valid multipart form")
 		}
+		first := make(map[string]string, len(form.Value))
 		for k, v := range form.Value {
 			if len(v) > 0 {
-				vals[k] = strings.Clone(v[0])
+				first[k] = strings.Clone(v[0])
 			}
+		}
+		decoded, err := bodytext.Values(first, rawCT)
+		if err != nil {
+			return nil, err
+		}
+		for k, v := range decoded {
+			vals[k] = v
 		}
 	default:
 		return nil, apperr.New(apperr.Invalid, "unsupported_media_type", "send JSON, application/x-www-form-urlencoded or multipart/form-data")

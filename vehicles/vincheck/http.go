@@ -27,7 +27,7 @@ func (h *Handler) Routes(r fiber.Router, requireOneC fiber.Handler) {
 }
 
 func (h *Handler) check(c *fiber.Ctx) error {
-	res, err := h.s.CheckVehicle(c.UserContext(), c.Params("vehicle_guid"))
+	res, err := h.s.CheckVehicle(c.UserContext(), httpx.KeyParam(c, "vehicle_guid"))
 	if err != nil {
 		return err
 	}
