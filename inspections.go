@@ -6,6 +6,7 @@ package inspections
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"time"
 )
 
@@ -162,3 +163,8 @@ type Authenticity struct {
 type AuthenticityChecks interface {
 	ForReports(ctx context.Context, reportIDs []int64) (map[int64]Authenticity, error)
 }
+
+// CanonicalKey is the one spelling of a 1C GUID or ref_key: trimmed and lower-case, as the seed shows
+// them and as they are stored. iOS's UUID().uuidString and some 1C exports send them upper-case; the
+// case carries no meaning (CONTRACT §8).
+func CanonicalKey(s string) string { return strings.ToLower(strings.TrimSpace(s)) }

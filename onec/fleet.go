@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/forteleasing/inspections"
 	"github.com/forteleasing/inspections/internal/apperr"
-	"github.com/forteleasing/inspections/internal/httpx"
 	"github.com/forteleasing/inspections/reports"
 )
 
@@ -84,7 +84,7 @@ func validateVehicleTypes(items []VehicleType) error {
 	seen := map[string]int{}
 	for i := range items {
 		t := &items[i]
-		t.RefKey, t.Title = httpx.CanonicalKey(t.RefKey), strings.TrimSpace(t.Title)
+		t.RefKey, t.Title = inspections.CanonicalKey(t.RefKey), strings.TrimSpace(t.Title)
 		checkKey(&fields, i, "ref_key", t.RefKey, seen)
 		if t.Title == "" || len(t.Title) > maxText {
 			fields.AddAt(i, "title", "is required, at most %d characters", maxText)
@@ -123,7 +123,7 @@ func validateVehicles(items []Vehicle) error {
 	seen := map[string]int{}
 	for i := range items {
 		v := &items[i]
-		v.VehicleGUID, v.BIIN, v.VehicleTypeCode = httpx.CanonicalKey(v.VehicleGUID), strings.TrimSpace(v.BIIN), httpx.CanonicalKey(v.VehicleTypeCode)
+		v.VehicleGUID, v.BIIN, v.VehicleTypeCode = inspections.CanonicalKey(v.VehicleGUID), strings.TrimSpace(v.BIIN), inspections.CanonicalKey(v.VehicleTypeCode)
 		v.VINCode, v.PlateNumber = strings.ToUpper(strings.TrimSpace(v.VINCode)), strings.TrimSpace(v.PlateNumber)
 		v.ContractNumber = strings.TrimSpace(v.ContractNumber)
 		checkKey(&fields, i, "vehicle_guid", v.VehicleGUID, seen)
@@ -153,7 +153,7 @@ func validateReports(items []Report) error {
 	seen := map[string]int{}
 	for i := range items {
 		r := &items[i]
-		r.RefKey, r.VehicleGUID = httpx.CanonicalKey(r.RefKey), httpx.CanonicalKey(r.VehicleGUID)
+		r.RefKey, r.VehicleGUID = inspections.CanonicalKey(r.RefKey), inspections.CanonicalKey(r.VehicleGUID)
 		r.ReportNumber, r.ContractNumber = strings.TrimSpace(r.ReportNumber), strings.TrimSpace(r.ContractNumber)
 		checkKey(&fields, i, "ref_key", r.RefKey, seen)
 		if r.VehicleGUID == "" {

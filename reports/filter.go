@@ -5,8 +5,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/forteleasing/inspections"
 	"github.com/forteleasing/inspections/internal/apperr"
-	"github.com/forteleasing/inspections/internal/httpx"
 )
 
 // Filter narrows a list; zero fields mean "any".
@@ -56,7 +56,7 @@ func ParseFilter(rest string, withVehicle bool) (Filter, error) {
 		if len(s) > 64 {
 			fields.Add("vehicle_guid", "is too long")
 		}
-		f.VehicleGUID = httpx.CanonicalKey(s)
+		f.VehicleGUID = inspections.CanonicalKey(s)
 	}
 	if err := fields.Err(apperr.Invalid, "bad filter"); err != nil {
 		return Filter{}, err

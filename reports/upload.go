@@ -15,10 +15,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/forteleasing/inspections"
 	"github.com/forteleasing/inspections/auth"
 	"github.com/forteleasing/inspections/internal/apperr"
 	"github.com/forteleasing/inspections/internal/database"
-	"github.com/forteleasing/inspections/internal/httpx"
 	"github.com/forteleasing/inspections/media"
 )
 
@@ -68,7 +68,7 @@ type UploadMeta struct {
 func ParseMeta(v map[string]string) (UploadMeta, error) {
 	var m UploadMeta
 	var fields apperr.FieldList
-	m.RefKey = httpx.CanonicalKey(v["ref_key"])
+	m.RefKey = inspections.CanonicalKey(v["ref_key"])
 	if m.RefKey == "" || len(m.RefKey) > 64 {
 		fields.Add("ref_key", "is required, at most 64 characters")
 	}

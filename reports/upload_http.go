@@ -10,6 +10,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/utils"
 
+	"github.com/forteleasing/inspections"
 	"github.com/forteleasing/inspections/auth"
 	"github.com/forteleasing/inspections/internal/apperr"
 	"github.com/forteleasing/inspections/internal/httpx"
@@ -87,7 +88,7 @@ func (h *UploadHandler) upload(c *fiber.Ctx) error {
 			if stored != nil {
 				return fail(apperr.New(apperr.Invalid, "duplicate_file", "send one file per upload"))
 			}
-			if ref := httpx.CanonicalKey(vals["ref_key"]); ref != "" {
+			if ref := inspections.CanonicalKey(vals["ref_key"]); ref != "" {
 				if err := h.uploads.CheckTarget(ctx, p, ref); err != nil {
 					if idemKey != "" && apperr.Is(err, apperr.Conflict) {
 						// The report may have left status 1 because a racing retry of this very upload won.
