@@ -80,11 +80,16 @@ func (u *uploadResult) round(n int, size int64, send func(i int) error) {
 
 // uploadOutcome is what measureUploads measured.
 type uploadOutcome struct {
-	raw, svc   uploadResult
-	stored     int
-	rssBefore  int64
-	minioHost  string
-	serviceLog string
+	raw, svc uploadResult
+	tus      uploadResult // the same files as resumable (tus) uploads in 8 MiB PATCHes
+	// resume is the time from a connection cut mid-PATCH to the resumed upload's finish, next to
+	// undisturbed, what the same bytes took without a cut.
+	resume, undisturbed time.Duration
+	resumeErr           error
+	stored              int
+	rssBefore           int64
+	minioHost           string
+	serviceLog          string
 }
 
 func runUpload(ctx context.Context, o options) error {
@@ -102,15 +107,27 @@ func runUpload(ctx context.Context, o options) error {
 		raw.mbps(), strings.Join(raw.rounds, " "), raw.wall.Round(time.Millisecond), raw.errs)
 	fmt.Fprintf(w, "service: POST /reports/upload\t%.1f\t%s\t%s\t%d\t%s\t%s\t%s\t\n", svc.mbps(), strings.Join(svc.rounds, " "),
 		svc.wall.Round(time.Millisecond), svc.errs, mib(svc.hwm), mib(svc.peak), ratio(svc.mbps(), raw.mbps()))
+	tus := up.tus
+	fmt.Fprintf(w, "service: tus /reports/uploads, 8 MiB PATCHes\t%.1f\t%s\t%s\t%d\t%s\t%s\t%s\t\n", tus.mbps(), strings.Join(tus.rounds, " "),
+		tus.wall.Round(time.Millisecond), tus.errs, mib(svc.hwm), mib(svc.peak), ratio(tus.mbps(), raw.mbps()))
 	w.Flush()
-	for name, res := range map[string]uploadResult{"raw": raw, "service": svc} {
+	fmt.Println("(VmHWM and max VmRSS are of the service process over all its rounds, plain and tus.)")
+	if up.resumeErr != nil {
+		fmt.Printf("resume after a cut: %v\n", up.resumeErr)
+	} else {
+		fmt.Printf("resume after a cut: a %d MiB tus upload cut mid-PATCH at half-way finished %s after the cut (HEAD, then the rest); the same bytes took %s undisturbed\n",
+			size>>20, up.resume.Round(time.Millisecond), up.undisturbed.Round(time.Millisecond))
+	}
+	for name, res := range map[string]uploadResult{"raw": raw, "service": svc, "tus": tus} {
 		if res.firstErr != nil {
 			fmt.Printf("first error of %s: %v\n", name, res.firstErr)
 		}
 	}
-	fmt.Printf("\nthe service stored %d of %d videos at full size under videos/\n", up.stored, n*len(svc.rounds))
+	fmt.Printf("\nthe service stored %d of %d videos at full size (videos/ and tus/)\n", up.stored, n*(len(svc.rounds)+len(tus.rounds))+1)
 	fmt.Printf("target: service/raw ≥ 0.8 and service VmHWM < 100 MiB during the uploads: %s\n",
 		verdict(svc.errs == 0 && raw.errs == 0 && svc.mbps() >= 0.8*raw.mbps() && svc.hwm < 100*1024))
+	fmt.Printf("target: tus/raw ≥ 0.8 and service VmHWM < 100 MiB during the uploads: %s\n",
+		verdict(tus.errs == 0 && raw.errs == 0 && tus.mbps() >= 0.8*raw.mbps() && svc.hwm < 100*1024))
 	if svc.errs > 0 {
 		fmt.Printf("service log: %s\n", up.serviceLog)
 	}
@@ -128,7 +145,7 @@ func measureUploads(ctx context.Context, o options) (*uploadOutcome, error) {
 		return nil, err
 	}
 	defer r.close()
-	biin, refKeys, err := seedUpload(ctx, r, n*o.rounds)
+	biin, refKeys, err := seedUpload(ctx, r, 2*n*o.rounds+1) // plain, tus, and the cut upload
 	if err != nil {
 		return nil, fmt.Errorf("seed: %w", err)
 	}
@@ -150,7 +167,7 @@ func measureUploads(ctx context.Context, o options) (*uploadOutcome, error) {
 
 	// Raw and service rounds alternate, so that a noisy neighbour slows both rather than one.
 	client := &http.Client{Transport: &http.Transport{MaxConnsPerHost: n, DisableCompression: true}}
-	var raw, svc uploadResult
+	var raw, svc, tus uploadResult
 	rss := sampleRSS(r.svc.pid())
 	for round := range o.rounds {
 		logf("round %d/%d: minio-go PutObject, %d × %d MiB…", round+1, o.rounds, n, size>>20)
@@ -163,21 +180,29 @@ func measureUploads(ctx context.Context, o options) (*uploadOutcome, error) {
 		svc.round(n, size, func(i int) error {
 			return postUpload(ctx, client, r.base, token, refKeys[round*n+i], mp4File(uint64(i), size), size)
 		})
+		logf("round %d/%d: service tus /reports/uploads, %d × %d MiB in 8 MiB PATCHes…", round+1, o.rounds, n, size>>20)
+		tus.round(n, size, func(i int) error {
+			return tusUpload(ctx, client, r.base, token, refKeys[(o.rounds+round)*n+i], mp4File(uint64(i), size), size)
+		})
 		if ctx.Err() != nil {
 			break
 		}
 	}
+	logf("resume after a cut: one %d MiB tus upload…", size>>20)
+	resume, undisturbed, resumeErr := resumeAfterCut(ctx, client, r.base, token, refKeys[2*n*o.rounds], 99, size)
 	svc.hwm, svc.peak = rss.finish()
 	logf("service VmRSS before the uploads: %s", mib(rss.before))
 
 	stored := 0
-	for obj := range mc.ListObjects(ctx, bucket, minio.ListObjectsOptions{Prefix: "videos/", Recursive: true}) {
-		if obj.Err == nil && obj.Size == size {
-			stored++
+	for _, prefix := range []string{"videos/", "tus/"} {
+		for obj := range mc.ListObjects(ctx, bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+			if obj.Err == nil && obj.Size == size {
+				stored++
+			}
 		}
 	}
 
-	return &uploadOutcome{raw: raw, svc: svc, stored: stored, rssBefore: rss.before, minioHost: mc.EndpointURL().Host,
+	return &uploadOutcome{raw: raw, svc: svc, tus: tus, resume: resume, undisturbed: undisturbed, resumeErr: resumeErr, stored: stored, rssBefore: rss.before, minioHost: mc.EndpointURL().Host,
 		serviceLog: filepath.Join(r.dir, "service.log")}, nil
 }
 

@@ -44,6 +44,7 @@ func (s *Service) serve(c *fiber.Ctx) error {
 	p := auth.CurrentPrincipal(c)
 	id := utils.CopyString(c.Params("id"))
 	method := c.Method()
+	var expires time.Time
 	if id != "" && method != fiber.MethodOptions {
 		r, err := s.rows.get(c.UserContext(), id)
 		switch {
@@ -55,6 +56,9 @@ func (s *Service) serve(c *fiber.Ctx) error {
 			return s.refuse(c, errExpired)
 		case method != fiber.MethodHead && r.UploaderID != p.UserID:
 			return s.refuse(c, errNotYours)
+		}
+		if r.UploadID == nil {
+			expires = r.ExpiresAt
 		}
 		if method == fiber.MethodHead || method == fiber.MethodPatch {
 			st := &state{principal: p}
@@ -119,6 +123,8 @@ func (s *Service) serve(c *fiber.Ctx) error {
 		status = http.StatusNoContent
 	case method == fiber.MethodPatch && status == http.StatusNoContent:
 		c.Set("Upload-Expires", s.now().Add(TTL).UTC().Format(http.TimeFormat))
+	case method == fiber.MethodHead && !expires.IsZero():
+		c.Set("Upload-Expires", expires.UTC().Format(http.TimeFormat))
 	}
 	c.Status(status)
 	return c.Send(w.body.Bytes())

@@ -100,7 +100,9 @@ func New(ctx context.Context, db *database.DB, uploads *reports.Uploads, store m
 		PreFinishResponseCallback:  s.preFinish,
 		PreUploadTerminateCallback: s.preTerminate,
 		NetworkTimeout:             o.NetworkTimeout,
-		Logger:                     xslog.New(xslog.NewJSONHandler(os.Stderr, &xslog.HandlerOptions{Level: xslog.LevelWarn})),
+		// tusd logs every request, and an interrupted PATCH as an error; its real failures reach the
+		// service's log through the bridge (a 500 carries tusd's message), with the request id.
+		Logger: xslog.New(xslog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		return nil, err
