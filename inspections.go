@@ -5,6 +5,7 @@ package inspections
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"strings"
 	"time"
@@ -168,3 +169,22 @@ type AuthenticityChecks interface {
 // them and as they are stored. iOS's UUID().uuidString and some 1C exports send them upper-case; the
 // case carries no meaning (CONTRACT §8).
 func CanonicalKey(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+
+// Upload is a video being recorded against its report.
+type Upload struct {
+	ID         int64
+	ReportID   int64
+	CompanyID  int64
+	UploaderID int64
+	RefKey     string
+	ObjectKey  string
+	Size       int64
+	SHA256     string
+}
+
+// UploadHook is work that must commit with every upload, such as enqueueing a job that examines it
+// (jobs.Queue.InsertTx with tx). It runs inside the upload's transaction, after the upload row is
+// written; an error rolls the whole upload back and the client is told to try again.
+type UploadHook interface {
+	UploadCommitting(ctx context.Context, tx *sql.Tx, u Upload) error
+}

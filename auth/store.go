@@ -350,28 +350,3 @@ func (s *Store) purgeLedgers(ctx context.Context, before time.Time) error {
 	}
 	return nil
 }
-
-// CompanyPushTokens returns the push tokens of every live session of the company's active users.
-func (s *Store) CompanyPushTokens(ctx context.Context, companyID int64) ([]string, error) {
-	tokens := []string{}
-	err := s.db.SelectContext(ctx, &tokens, `
-		SELECT DISTINCT s.fcm_token FROM sessions s JOIN users u ON u.id = s.user_id
-		WHERE s.company_id = $1 AND s.revoked_at IS NULL AND s.fcm_token <> '' AND u.active`, companyID)
-	return tokens, err
-}
-
-// UploaderAndDirectorPushTokens returns the push tokens of the uploader's and the director's live sessions.
-func (s *Store) UploaderAndDirectorPushTokens(ctx context.Context, companyID, uploaderID int64) ([]string, error) {
-	tokens := []string{}
-	err := s.db.SelectContext(ctx, &tokens, `
-		SELECT DISTINCT s.fcm_token FROM sessions s JOIN users u ON u.id = s.user_id
-		WHERE s.company_id = $1 AND s.revoked_at IS NULL AND s.fcm_token <> '' AND u.active
-			AND (u.id = $2 OR u.role = 1)`, companyID, uploaderID)
-	return tokens, err
-}
-
-// ForgetPushToken drops a token FCM reported as unregistered from every session holding it.
-func (s *Store) ForgetPushToken(ctx context.Context, token string) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE sessions SET fcm_token = '' WHERE fcm_token = $1`, token)
-	return err
-}

@@ -2,6 +2,7 @@ package onec
 
 import (
 	"context"
+	"database/sql"
 	"strconv"
 	"strings"
 	"time"
@@ -218,18 +219,17 @@ func ParseDecision(refKey string, status int, reason string) (Decision, error) {
 
 // Decide records 1C's decision on a report in status 2 and tells the app.
 func (s *Service) Decide(ctx context.Context, d Decision) (Decided, error) {
-	res, err := s.store.decide(ctx, d, s.now())
-	if err != nil {
-		return Decided{}, err
-	}
-	if s.notify != nil {
-		s.notify.Decided(ctx, res)
-	}
-	return res, nil
+	return s.store.decide(ctx, d, s.now(), func(tx *sql.Tx, res Decided) error {
+		if s.notify == nil {
+			return nil
+		}
+		return s.notify.Decided(ctx, tx, res)
+	})
 }
 
-// Notifier tells the app's users about new tasks and decisions. It must not block or fail the caller.
+// Notifier queues the app users' notifications of a change inside the change's transaction (the
+// notify feature provides it); an error rolls the change back.
 type Notifier interface {
-	NewTasks(ctx context.Context, tasks []NewTask)
-	Decided(ctx context.Context, d Decided)
+	NewTasks(ctx context.Context, tx *sql.Tx, tasks []NewTask) error
+	Decided(ctx context.Context, tx *sql.Tx, d Decided) error
 }

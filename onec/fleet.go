@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/base64"
 	"encoding/hex"
 	"strings"
@@ -212,16 +213,17 @@ func (s *Service) UpsertVehicles(ctx context.Context, items []Vehicle) (Result, 
 }
 
 // UpsertReports validates the batch, then writes it in one transaction; an unknown vehicle is a 422.
-// Reports that arrive new with status 1 are returned so the caller can notify the company's devices.
+// Reports that arrive new with status 1 are returned, and their pushes queued in the same transaction.
 func (s *Service) UpsertReports(ctx context.Context, items []Report) (Result, []NewTask, error) {
 	if err := validateReports(items); err != nil {
 		return Result{}, nil, err
 	}
-	res, tasks, err := s.store.upsertReports(ctx, items, s.now())
-	if err == nil && len(tasks) > 0 && s.notify != nil {
-		s.notify.NewTasks(ctx, tasks)
-	}
-	return res, tasks, err
+	return s.store.upsertReports(ctx, items, s.now(), func(tx *sql.Tx, tasks []NewTask) error {
+		if s.notify == nil {
+			return nil
+		}
+		return s.notify.NewTasks(ctx, tx, tasks)
+	})
 }
 
 // NewTask is a report that appeared with status 1: the app's users should be told.

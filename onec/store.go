@@ -2,6 +2,7 @@ package onec
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"strings"
 	"time"
@@ -82,7 +83,7 @@ func (s *Store) upsertVehicleTypes(ctx context.Context, items []VehicleType, now
 	err := s.db.InTx(ctx, func(tx *sqlx.Tx) error {
 		res = Result{}
 		// Types are part of every report list: a new change number tells the lists' caches.
-		if _, err := database.NextChange(ctx, tx); err != nil {
+		if _, err := reports.NextChange(ctx, tx); err != nil {
 			return err
 		}
 		for _, t := range items {
@@ -122,7 +123,7 @@ func (s *Store) upsertVehicles(ctx context.Context, items []Vehicle, now time.Ti
 		res = Result{}
 		// Vehicles are part of every report list: a new change number tells the lists' caches, and
 		// stamps the reports of a vehicle that moved so the feed shows them under their new company.
-		seq, err := database.NextChange(ctx, tx)
+		seq, err := reports.NextChange(ctx, tx)
 		if err != nil {
 			return err
 		}
@@ -174,7 +175,8 @@ func (s *Store) upsertVehicles(ctx context.Context, items []Vehicle, now time.Ti
 	return res, err
 }
 
-func (s *Store) upsertReports(ctx context.Context, items []Report, now time.Time) (Result, []NewTask, error) {
+// The new tasks are handed to also in the same transaction (the notifications).
+func (s *Store) upsertReports(ctx context.Context, items []Report, now time.Time, also func(*sql.Tx, []NewTask) error) (Result, []NewTask, error) {
 	var res Result
 	var tasks []NewTask
 	err := s.db.InTx(ctx, func(tx *sqlx.Tx) error {
@@ -213,7 +215,7 @@ func (s *Store) upsertReports(ctx context.Context, items []Report, now time.Time
 			if found && old.StatusCode == reports.StatusSent && status == reports.StatusToSubmit {
 				status = reports.StatusSent
 			}
-			seq, err := database.NextChange(ctx, tx)
+			seq, err := reports.NextChange(ctx, tx)
 			if err != nil {
 				return err
 			}
@@ -234,7 +236,7 @@ func (s *Store) upsertReports(ctx context.Context, items []Report, now time.Time
 				return err
 			}
 			if !found || old.StatusCode != status || old.RejectReason != reason {
-				if err := database.RecordEvent(ctx, tx, reportID, status, reason, "1c", now); err != nil {
+				if err := reports.RecordEvent(ctx, tx, reportID, status, reason, "1c", now); err != nil {
 					return err
 				}
 			}
@@ -243,7 +245,13 @@ func (s *Store) upsertReports(ctx context.Context, items []Report, now time.Time
 			}
 			res.Upserted++
 		}
-		return fields.Err(apperr.Unprocessable, "some items refer to unknown vehicles; nothing was written")
+		if err := fields.Err(apperr.Unprocessable, "some items refer to unknown vehicles; nothing was written"); err != nil {
+			return err
+		}
+		if len(tasks) == 0 {
+			return nil
+		}
+		return also(tx.Tx, tasks)
 	})
 	return res, tasks, err
 }
@@ -350,10 +358,11 @@ func (s *Store) history(ctx context.Context, reportIDs []int64) (map[int64][]eve
 }
 
 // decide moves a report from status 2 to 1C's verdict, with its history entry, in one transaction.
-func (s *Store) decide(ctx context.Context, d Decision, now time.Time) (Decided, error) {
+// Then, in the same transaction, also runs (the notifications).
+func (s *Store) decide(ctx context.Context, d Decision, now time.Time, also func(*sql.Tx, Decided) error) (Decided, error) {
 	res := Decided{Decision: d}
 	err := s.db.InTx(ctx, func(tx *sqlx.Tx) error {
-		seq, err := database.NextChange(ctx, tx)
+		seq, err := reports.NextChange(ctx, tx)
 		if err != nil {
 			return err
 		}
@@ -377,7 +386,10 @@ func (s *Store) decide(ctx context.Context, d Decision, now time.Time) (Decided,
 		if err := tx.GetContext(ctx, &res.UploaderID, `SELECT uploader_id FROM uploads WHERE report_id = $1 ORDER BY id DESC LIMIT 1`, id); err != nil && !database.IsNoRows(err) {
 			return err
 		}
-		return database.RecordEvent(ctx, tx, id, d.StatusCode, d.RejectReason, "1c", now)
+		if err := reports.RecordEvent(ctx, tx, id, d.StatusCode, d.RejectReason, "1c", now); err != nil {
+			return err
+		}
+		return also(tx.Tx, res)
 	})
 	return res, err
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/forteleasing/inspections"
 	"github.com/forteleasing/inspections/internal/apperr"
 	"github.com/forteleasing/inspections/internal/database"
 )
@@ -247,12 +248,13 @@ type uploadRow struct {
 
 // commitUpload switches the report to "sent" and records the upload in one transaction. It fails with
 // a conflict when the report left status 1 or 4 meanwhile, e.g. because a concurrent upload won.
+// Then, in the same transaction, also runs (the upload hooks).
 //
 // The upload row goes in before the report is updated: a racing retry with the same Idempotency-Key
 // then waits on the key's unique index for the first transaction and fails with a unique violation
 // (the caller finds the first outcome), instead of waiting on the report's row and seeing status 2.
-func (s *Store) commitUpload(ctx context.Context, refKey string, u uploadRow) (uploadID int64, err error) {
-	err = s.db.InTx(ctx, func(tx *sqlx.Tx) error {
+func (s *Store) commitUpload(ctx context.Context, refKey string, u uploadRow, also func(*sqlx.Tx, inspections.Upload) error) error {
+	return s.db.InTx(ctx, func(tx *sqlx.Tx) error {
 		err := tx.GetContext(ctx, &u.ReportID, `SELECT id FROM reports WHERE company_id = $1 AND ref_key = $2`, u.CompanyID, refKey)
 		if database.IsNoRows(err) {
 			return errNotUploadable
@@ -268,10 +270,11 @@ func (s *Store) commitUpload(ctx context.Context, refKey string, u uploadRow) (u
 		if err != nil {
 			return err
 		}
+		var uploadID int64
 		if err := tx.GetContext(ctx, &uploadID, `SELECT id FROM uploads WHERE object_key = $1`, u.ObjectKey); err != nil {
 			return err
 		}
-		seq, err := database.NextChange(ctx, tx)
+		seq, err := NextChange(ctx, tx)
 		if err != nil {
 			return err
 		}
@@ -286,9 +289,12 @@ func (s *Store) commitUpload(ctx context.Context, refKey string, u uploadRow) (u
 		} else if n == 0 {
 			return errNotUploadable
 		}
-		return database.RecordEvent(ctx, tx, u.ReportID, StatusSent, "", fmt.Sprintf("user:%d", u.UploaderID), u.CreatedAt)
+		if err := RecordEvent(ctx, tx, u.ReportID, StatusSent, "", fmt.Sprintf("user:%d", u.UploaderID), u.CreatedAt); err != nil {
+			return err
+		}
+		return also(tx, inspections.Upload{ID: uploadID, ReportID: u.ReportID, CompanyID: u.CompanyID, UploaderID: u.UploaderID,
+			RefKey: refKey, ObjectKey: u.ObjectKey, Size: u.Size, SHA256: u.SHA256})
 	})
-	return uploadID, err
 }
 
 // committedAs returns the object key of the upload this user already committed with idempotencyKey,

@@ -15,6 +15,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jmoiron/sqlx"
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/forteleasing/inspections"
 	"github.com/forteleasing/inspections/auth"
 	"github.com/forteleasing/inspections/internal/apperr"
@@ -33,17 +36,8 @@ type Uploads struct {
 	maxBytes int64
 	now      func() time.Time
 	log      *slog.Logger
-	// OnCommitted is told about each committed upload (the VIN check and 1C notifications hang here).
-	OnCommitted func(ctx context.Context, u Committed)
-}
-
-// Committed describes an upload that is now part of its report.
-type Committed struct {
-	UploadID  int64
-	CompanyID int64
-	RefKey    string
-	ObjectKey string
-	Size      int64
+	hooks    []inspections.UploadHook
+	bytes    prometheus.Counter
 }
 
 func NewUploads(store *Store, m media.Store, maxBytes int64, now func() time.Time, log *slog.Logger) *Uploads {
@@ -52,6 +46,13 @@ func NewUploads(store *Store, m media.Store, maxBytes int64, now func() time.Tim
 	}
 	return &Uploads{store: store, media: m, maxBytes: maxBytes, now: now, log: log}
 }
+
+// Hook adds work that commits with every upload (the VIN check's job, the authenticity analysis's):
+// see inspections.UploadHook. Call it while wiring, before serving.
+func (u *Uploads) Hook(h ...inspections.UploadHook) { u.hooks = append(u.hooks, h...) }
+
+// CountBytes adds the size of every committed upload to c.
+func (u *Uploads) CountBytes(c prometheus.Counter) { u.bytes = c }
 
 // MaxBytes is the largest video accepted.
 func (u *Uploads) MaxBytes() int64 { return u.maxBytes }
@@ -248,7 +249,7 @@ func (u *Uploads) Receive(ctx context.Context, p auth.Principal, r io.Reader) (S
 }
 
 // Commit records a stored video against its report — status 2, the upload row, the history event, then
-// OnCommitted (VIN check) — or discards the video again. Both endpoints finish here. A retry that finds
+// the upload hooks (the VIN check's job), all in one transaction — or discards the video again. Both endpoints finish here. A retry that finds
 // its own earlier commit (same Idempotency-Key, or the same object) succeeds without storing twice.
 func (u *Uploads) Commit(ctx context.Context, p auth.Principal, m UploadMeta, s Stored, idempotencyKey string) error {
 	row := uploadRow{
@@ -259,10 +260,17 @@ func (u *Uploads) Commit(ctx context.Context, p auth.Principal, m UploadMeta, s 
 	if idempotencyKey != "" {
 		row.IdempotencyKey = &idempotencyKey
 	}
-	uploadID, err := u.store.commitUpload(ctx, m.RefKey, row)
+	err := u.store.commitUpload(ctx, m.RefKey, row, func(tx *sqlx.Tx, up inspections.Upload) error {
+		for _, h := range u.hooks {
+			if err := h.UploadCommitting(ctx, tx.Tx, up); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	if err == nil {
-		if u.OnCommitted != nil {
-			u.OnCommitted(ctx, Committed{UploadID: uploadID, CompanyID: p.CompanyID, RefKey: m.RefKey, ObjectKey: s.Key, Size: s.Size})
+		if u.bytes != nil {
+			u.bytes.Add(float64(s.Size))
 		}
 		return nil
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -457,53 +456,47 @@ func TestVINCheck_AHangingProviderNeverHoldsUploadsUp(t *testing.T) {
 	}
 }
 
-func TestVINCheck_ReconcilerQueuesChecksLostInACrash(t *testing.T) {
+// The check's job is queued in the upload's transaction: an upload is never recorded without its
+// check, and a check is never queued for an upload that did not commit.
+func TestVINCheck_TheJobCommitsWithTheUploadOrNotAtAll(t *testing.T) {
 	eachVINDialect(t, func(t *testing.T, url string) {
 		f := newFakeOkpock(t, map[string]string{"999JJJ02": vinLexus})
 		ta := newTestApp(t, url, okpockEnv(f)...)
 		refs := vinVehicles(t, ta, map[string]string{"999JJJ02": vinLexus})
 		ref := refs["999JJJ02"]
-		tok := ta.login(demoBIN, director("vin-crash")).str("access_token")
-		wantStatus(t, ta.upload(tok, meta(ref), makeMP4(2048), false), 201, "")
-		ta.vinChecks(t, ref)
+		tok := ta.login(demoBIN, director("vin-tx")).str("access_token")
 		exec := func(q string) {
 			t.Helper()
 			if _, err := ta.app.DB.Exec(q); err != nil {
 				t.Fatal(err)
 			}
 		}
-		ctx := context.Background()
 
-		// A crash right after the upload's commit: no check row, no job.
-		exec(`DELETE FROM vin_checks`)
-		exec(`DELETE FROM river_job`)
-		if c, ok := ta.feedChecks(t)[ref]; ok {
-			t.Fatalf("vin_check %v with no check row", c)
+		// River's table is gone: queueing fails inside the upload's transaction, which rolls back whole.
+		exec(`ALTER TABLE river_job RENAME TO river_job_away`)
+		a := ta.upload(tok, meta(ref), makeMP4(2048), false)
+		wantStatus(t, a, 503, "")
+		if s := ta.reportStatus(t, ref); s != 1 {
+			t.Fatalf("report in status %d after a failed upload", s)
 		}
-		if err := ta.app.VIN.Reconcile(ctx); err != nil {
-			t.Fatal(err)
+		if n := ta.count(t, `SELECT count(*) FROM uploads`); n != 0 {
+			t.Fatalf("%d uploads recorded without their check", n)
 		}
-		if c := ta.vinChecks(t, ref)[ref]; c["status"] != "match" {
-			t.Fatalf("after reconciling a lost check: %v", c)
+		if n := ta.count(t, `SELECT count(*) FROM vin_checks`); n != 0 {
+			t.Fatalf("%d checks recorded for an upload that did not commit", n)
+		}
+		if keys := ta.videos(t); len(keys) != 0 {
+			t.Fatalf("videos left behind: %v", keys)
 		}
 
-		// A crash after the pending row, before its job was queued.
-		exec(`DELETE FROM river_job`)
-		exec(`UPDATE vin_checks SET status = 'pending', attempts = 0, checked_at = NULL`)
-		if err := ta.app.VIN.Reconcile(ctx); err != nil {
-			t.Fatal(err)
-		}
+		// Back: the retry commits the upload, its pending check and its job together, and the check runs.
+		exec(`ALTER TABLE river_job_away RENAME TO river_job`)
+		wantStatus(t, ta.upload(tok, meta(ref), makeMP4(2048), false), 201, "")
 		if c := ta.vinChecks(t, ref)[ref]; c["status"] != "match" || ta.attempts(t, ref) != 1 {
-			t.Fatalf("after reconciling a pending check without a job: %v, %d tries", c, ta.attempts(t, ref))
+			t.Fatalf("after the upload: %v, %d tries", c, ta.attempts(t, ref))
 		}
-
-		// Nothing lost: nothing queued.
-		jobs := ta.count(t, `SELECT count(*) FROM river_job`)
-		if err := ta.app.VIN.Reconcile(ctx); err != nil {
-			t.Fatal(err)
-		}
-		if n := ta.count(t, `SELECT count(*) FROM river_job`); n != jobs {
-			t.Fatalf("reconciling finished checks queued %d jobs", n-jobs)
+		if n := ta.count(t, `SELECT count(*) FROM river_job WHERE kind = 'vin_check'`); n != 1 {
+			t.Fatalf("%d check jobs for one upload", n)
 		}
 	})
 }

@@ -23,10 +23,12 @@ import (
 	"github.com/forteleasing/inspections/internal/config"
 	"github.com/forteleasing/inspections/internal/database"
 	"github.com/forteleasing/inspections/internal/httpx"
+	"github.com/forteleasing/inspections/internal/jobs"
 	"github.com/forteleasing/inspections/internal/mail"
 	"github.com/forteleasing/inspections/internal/ops"
 	"github.com/forteleasing/inspections/internal/push"
 	"github.com/forteleasing/inspections/media"
+	"github.com/forteleasing/inspections/notify"
 	"github.com/forteleasing/inspections/onec"
 	"github.com/forteleasing/inspections/reports"
 	"github.com/forteleasing/inspections/resumable"
@@ -53,7 +55,8 @@ type App struct {
 	Uploads  *reports.Uploads
 	Tus      *resumable.Service
 	AuthHTTP *auth.Handler
-	Push     *push.Dispatcher
+	Jobs     *jobs.Queue
+	Notify   *notify.Service
 	Metrics  *ops.Metrics
 	VIN      *vincheck.Service
 }
@@ -99,7 +102,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, d Deps) (a *
 	if err != nil {
 		return nil, err
 	}
-	a = &App{Cfg: cfg, Log: log, DB: db, Metrics: ops.NewMetrics()}
+	a = &App{Cfg: cfg, Log: log, DB: db, Metrics: ops.NewMetrics(), Jobs: jobs.New(db)}
 	now := time.Now
 	tokens := auth.NewTokens(cfg.JWTSecret, cfg.JWTIssuer, cfg.AccessTTL, cfg.RefreshTTL, now)
 	authStore := auth.NewStore(db)
@@ -111,7 +114,9 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, d Deps) (a *
 		return nil, err
 	}
 	a.Media = store
-	a.Uploads = reports.NewUploads(reports.NewStore(db), store, cfg.UploadMaxBytes, now, log)
+	reportStore := reports.NewStore(db)
+	a.Uploads = reports.NewUploads(reportStore, store, cfg.UploadMaxBytes, now, log)
+	a.Uploads.CountBytes(a.Metrics.UploadBytes)
 
 	popts := d.Providers
 	popts.Registerer = a.Metrics.Registry // provider calls by provider and outcome on /metrics
@@ -120,16 +125,8 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, d Deps) (a *
 	checker := vincheck.NewChecker(vincheck.Providers{
 		Lookup: provider.NewChain(okpock, provider.NewRegnum(cfg.Providers.Regnum, popts)), Okpock: okpock, Odometer: odometer,
 	}, now)
-	if a.VIN, err = vincheck.Open(ctx, db, checker, vincheck.Options{DatabaseURL: cfg.DatabaseURL, Logger: log, Now: now, RetryDelay: d.VINRetry}); err != nil {
-		return nil, err
-	}
-	a.Uploads.OnCommitted = func(ctx context.Context, u reports.Committed) {
-		a.Metrics.UploadBytes.Add(float64(u.Size))
-		// After the commit, and never failing the upload: a lost enqueue is found by the reconciler.
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		a.VIN.Enqueue(ctx, u.UploadID)
-	}
+	a.VIN = vincheck.New(db, checker, a.Jobs, vincheck.Options{Now: now, RetryDelay: d.VINRetry})
+	a.Uploads.Hook(a.VIN) // the check's job commits with the upload
 
 	sender := d.PushSender
 	if sender == nil {
@@ -137,21 +134,14 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, d Deps) (a *
 			return nil, err
 		}
 	}
-	a.Push = push.NewDispatcher(sender, push.DispatcherOptions{
-		Logger: log,
-		OnUnregistered: func(ctx context.Context, token string) {
-			if err := authStore.ForgetPushToken(ctx, token); err != nil {
-				log.Error("push: forget dead token", "err", err)
-			}
-		},
-	})
-	a.OneC = onec.NewService(onec.NewStore(db), onec.Options{
-		Now: now, Videos: store, Checks: a.VIN, Notifier: onec.NewPushNotifier(authStore, a.Push, log),
-	})
+	a.Notify = notify.New(notify.NewStore(db), a.Jobs, sender, log)
+	a.OneC = onec.NewService(onec.NewStore(db), onec.Options{Now: now, Videos: store, Checks: a.VIN, Notifier: a.Notify})
+	a.Auth.Schedule(a.Jobs)
+	a.Uploads.Schedule(a.Jobs)
 
 	a.HTTP = httpx.NewApp(log, httpx.AppOptions{BodyLimit: int(cfg.UploadMaxBytes) + 1<<20, ProxyHeader: cfg.ProxyHeader, StreamRequestBody: true})
 	employeeStore := employees.NewStore(db, now)
-	reportsSvc := reports.NewService(reports.NewStore(db), employeeStore, cfg.PublicURL, now)
+	reportsSvc := reports.NewService(reportStore, employeeStore, cfg.PublicURL, now)
 	authHTTP := auth.NewHandler(a.Auth, reportsSvc, cfg.OTP.Digits)
 	a.AuthHTTP = authHTTP
 
@@ -164,13 +154,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, d Deps) (a *
 	checks := map[string]ops.Check{
 		"database":     db.PingContext,
 		"object_store": store.Ping,
-		"migrations": func(ctx context.Context) error {
-			current, err := db.MigrationsCurrent(ctx)
-			if err == nil && !current {
-				err = errors.New("pending")
-			}
-			return err
-		},
+		"migrations":   db.CheckMigrations,
 	}
 	ops.Routes(a.HTTP, checks)
 	apidocs.Routes(a.HTTP)
@@ -185,12 +169,17 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, d Deps) (a *
 		return nil, err
 	}
 	a.Tus.Routes(a.HTTP, authHTTP.RequireUser)
+	a.Tus.Schedule(a.Jobs)
 	vehiclesHTTP := vehicles.NewHandler(vehicles.NewStore(db))
 	vehiclesHTTP.Routes(a.HTTP)
 	vehiclesHTTP.QRRoutes(a.HTTP, onecHTTP.RequireOneC)
 	vincheck.NewHandler(a.VIN, cfg.Providers.VAGVIN.CallbackSecret).Routes(a.HTTP, onecHTTP.RequireOneC)
 	if disk, ok := store.(*media.Disk); ok {
 		media.DownloadRoutes(a.HTTP, disk)
+	}
+	// Last: every feature has registered its workers and periodic jobs by now.
+	if err := a.Jobs.Open(ctx, jobs.Options{Logger: log}); err != nil {
+		return nil, err
 	}
 	return a, nil
 }
@@ -222,28 +211,11 @@ func (a *App) Run(ctx context.Context) error {
 }
 
 // Serve answers on ln until ctx ends, then shuts down in order: stop accepting, let in-flight requests
-// (uploads included) finish within the deadline, drain the push queue, stop the workers.
+// (uploads included) finish within the deadline, then let running jobs finish.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
-	a.Push.Start(ctx)
-	if err := a.VIN.Start(ctx); err != nil {
-		return fmt.Errorf("vin checks: %w", err)
+	if err := a.Jobs.Start(ctx); err != nil {
+		return fmt.Errorf("jobs: %w", err)
 	}
-	go a.every(ctx, time.Minute, "queue unchecked uploads", a.VIN.Reconcile)
-	go a.every(ctx, time.Hour, "purge OTP ledgers", a.Auth.PurgeLedgers)
-	go a.every(ctx, 15*time.Minute, "sweep expired resumable uploads", func(ctx context.Context) error {
-		n, err := a.Tus.Sweep(ctx)
-		if n > 0 {
-			a.Log.Info("removed expired resumable uploads", "count", n)
-		}
-		return err
-	})
-	go a.every(ctx, 15*time.Minute, "sweep orphaned videos", func(ctx context.Context) error {
-		n, err := a.Uploads.SweepOrphans(ctx, time.Hour)
-		if n > 0 {
-			a.Log.Info("removed orphaned videos", "count", n)
-		}
-		return err
-	})
 
 	errc := make(chan error, 2)
 	go func() { errc <- a.HTTP.Listener(ln) }()
@@ -268,10 +240,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	drain, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := a.VIN.Stop(drain); err != nil {
-		a.Log.Warn("vin checks: stop", "err", err)
-	}
-	return a.Push.Close(drain)
+	return a.Jobs.Stop(drain)
 }
 
 // adminServer serves /metrics (and the health checks again) on FL_ADMIN_ADDR, kept off the public address.
@@ -292,27 +261,13 @@ func (a *App) adminServer() *http.Server {
 	return &http.Server{Addr: a.Cfg.AdminAddr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 }
 
-// every runs fn now and then every interval until ctx ends, logging failures.
-func (a *App) every(ctx context.Context, interval time.Duration, name string, fn func(context.Context) error) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		if err := fn(ctx); err != nil && ctx.Err() == nil {
-			a.Log.Error(name, "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
 // Close stops the workers if they still run and closes the database.
 func (a *App) Close() {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	// Longer than the queue's soft stop (5 s): cancelled jobs must be recorded as retryable before
+	// the database closes, or they wait for the rescuer.
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	_ = a.VIN.Stop(ctx) // already stopped after serve; running in tests
+	_ = a.Jobs.Stop(ctx) // already stopped after Serve; running in tests
 	if err := a.DB.Close(); err != nil {
 		a.Log.Error("close database", "err", err)
 	}

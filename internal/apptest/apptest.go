@@ -21,7 +21,6 @@ import (
 	"regexp"
 	"sort"
 	"testing"
-	"time"
 
 	"github.com/forteleasing/inspections/internal/app"
 	"github.com/forteleasing/inspections/internal/config"
@@ -55,6 +54,13 @@ type App struct {
 func EachDialect(t *testing.T, fn func(t *testing.T, a *App)) {
 	t.Run("sqlite", func(t *testing.T) { fn(t, New(t, "")) })
 	t.Run("postgres", func(t *testing.T) { fn(t, New(t, dbtest.PostgresURL(t))) })
+}
+
+// EachDatabase runs fn with the URL of a fresh SQLite file and, when FL_TEST_POSTGRES_URL is set, a
+// fresh PostgreSQL schema: for tests that open several apps on one database (a restart).
+func EachDatabase(t *testing.T, fn func(t *testing.T, dbURL string)) {
+	t.Run("sqlite", func(t *testing.T) { fn(t, "sqlite://"+filepath.Join(t.TempDir(), "test.db")) })
+	t.Run("postgres", func(t *testing.T) { fn(t, dbtest.PostgresURL(t)) })
 }
 
 // EachStore runs fn with the disk media store and, when FL_TEST_S3_URL is set, a fresh MinIO bucket.
@@ -119,15 +125,9 @@ func NewWith(t testing.TB, dbURL string, d app.Deps, env ...string) *App {
 		t.Fatalf("open: %v", err)
 	}
 	t.Cleanup(a.Close)
-	a.Push.Start(context.Background())
-	if err := a.VIN.Start(context.Background()); err != nil {
-		t.Fatalf("vin checks: %v", err)
+	if err := a.Jobs.Start(context.Background()); err != nil {
+		t.Fatalf("jobs: %v", err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		_ = a.Push.Close(ctx)
-	})
 	if err := a.OneC.LoadDemo(context.Background()); err != nil {
 		t.Fatalf("demo: %v", err)
 	}

@@ -14,8 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/forteleasing/inspections/vehicles/provider"
 )
 
 // Dev defaults that production must override.
@@ -27,7 +25,7 @@ const (
 type Config struct {
 	// Providers are the VIN/plate registries (FL_OKPOCK_*, FL_REGNUM_*, FL_VAGVIN_*, FL_ODOMETER_*);
 	// one without its URL is not configured.
-	Providers provider.Configs
+	Providers Providers
 
 	Env         string // "development" or "production"
 	Addr        string
@@ -133,7 +131,7 @@ func Load(getenv func(string) string) (Config, error) {
 		},
 		UploadMaxBytes: int64(num("FL_UPLOAD_MAX_BYTES", 64<<20)),
 		ProxyHeader:    str("FL_PROXY_HEADER", ""),
-		Providers:      provider.FromEnv(getenv),
+		Providers:      providersFromEnv(getenv),
 	}
 	if s := getenv("FL_JWT_SECRET"); s != "" {
 		if len(s) < 32 {

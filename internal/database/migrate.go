@@ -2,6 +2,7 @@ package database
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/pressly/goose/v3"
@@ -43,6 +44,23 @@ func (db *DB) MigrateUp(ctx context.Context) error {
 }
 
 // MigrationsCurrent reports whether no migration is pending (for /readyz).
+// CheckMigrations is the readiness check of the schema: an error when a migration is pending or the
+// database cannot tell. A pooled connection broken by an outage fails once and is dropped, so a
+// failure is tried again (at most three times) before it counts.
+func (db *DB) CheckMigrations(ctx context.Context) error {
+	var err error
+	for try := 0; try < 3 && ctx.Err() == nil; try++ {
+		var current bool
+		if current, err = db.MigrationsCurrent(ctx); err == nil {
+			if !current {
+				return errors.New("pending")
+			}
+			return nil
+		}
+	}
+	return err
+}
+
 func (db *DB) MigrationsCurrent(ctx context.Context) (bool, error) {
 	p, err := db.Migrator()
 	if err != nil {

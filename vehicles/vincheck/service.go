@@ -2,87 +2,50 @@ package vincheck
 
 import (
 	"context"
-	"log/slog"
-	"sync"
+	"database/sql"
+	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/riverqueue/river"
-
 	"github.com/forteleasing/inspections"
+	"github.com/forteleasing/inspections/internal/database"
+	"github.com/forteleasing/inspections/internal/jobs"
 	"github.com/forteleasing/inspections/vehicles/provider"
 )
 
 // Service records, queues and runs the checks, and answers them to 1C.
 type Service struct {
-	store   *Store
-	checker *Checker
-	queue   queue
-	pool    *pgxpool.Pool // River's, on PostgreSQL
-	log     *slog.Logger
-	now     func() time.Time
-	stop    sync.Once
+	store      *Store
+	checker    *Checker
+	queue      *jobs.Queue
+	now        func() time.Time
+	retryDelay func(attempt int) time.Duration
 }
 
-// Start runs the workers until Stop. ctx only carries values: a cancelled ctx would make River stop
-// hard, cancelling running checks, where a shutdown wants Stop to let them finish.
-func (s *Service) Start(ctx context.Context) error { return s.queue.Start(context.WithoutCancel(ctx)) }
-
-// Stop lets running checks finish (within ctx, then cancels them to retry later) and releases River's pool.
-func (s *Service) Stop(ctx context.Context) (err error) {
-	s.stop.Do(func() {
-		err = s.queue.Stop(ctx)
-		if s.pool != nil {
-			s.pool.Close()
-		}
-	})
-	return err
+// Options tune the service; zero values take the defaults.
+type Options struct {
+	Now func() time.Time
+	// RetryDelay overrides River's backoff between tries (tests use milliseconds).
+	RetryDelay func(attempt int) time.Duration
 }
 
-// Enqueue records a pending check for a committed upload and queues it. It never fails the upload:
-// an error is logged and the reconciler tries again.
-func (s *Service) Enqueue(ctx context.Context, uploadID int64) {
-	err := s.store.ensurePending(ctx, []int64{uploadID}, s.now().UTC())
-	if err == nil {
-		_, err = s.queue.Insert(ctx, Args{UploadID: uploadID}, nil)
+// New registers the check's worker on q; q runs it.
+func New(db *database.DB, checker *Checker, q *jobs.Queue, o Options) *Service {
+	s := &Service{store: NewStore(db), checker: checker, queue: q, now: o.Now, retryDelay: o.RetryDelay}
+	if s.now == nil {
+		s.now = time.Now
 	}
-	if err != nil {
-		s.log.Warn("vin check not queued; the reconciler will", "upload_id", uploadID, "err", err)
-	}
+	jobs.Add(q, &worker{s: s})
+	return s
 }
 
-// reconcileWindow is how far back the reconciler looks for uploads whose check was lost.
-const reconcileWindow = 7 * 24 * time.Hour
-
-// Reconcile queues the checks a crash or a database hiccup left behind: uploads of the last week
-// without a check row (lost between the upload's commit and Enqueue) and pending checks (whose job may
-// be lost). Jobs are unique per upload, so a check whose job is queued or running is left alone.
-// Run it periodically.
-func (s *Service) Reconcile(ctx context.Context) error {
-	now := s.now().UTC()
-	ids, err := s.store.unfinished(ctx, now.Add(-reconcileWindow), 500)
-	if err != nil || len(ids) == 0 {
-		return err
+// UploadCommitting records a pending check of the upload and queues its job, in the upload's own
+// transaction (inspections.UploadHook): the upload and its check commit together or not at all.
+func (s *Service) UploadCommitting(ctx context.Context, tx *sql.Tx, u inspections.Upload) error {
+	if err := s.store.addPending(ctx, tx, u.ID, u.ReportID, s.now().UTC()); err != nil {
+		return fmt.Errorf("vincheck: record the check: %w", err)
 	}
-	if err := s.store.ensurePending(ctx, ids, now); err != nil {
-		return err
-	}
-	jobs := make([]river.InsertManyParams, len(ids))
-	for i, id := range ids {
-		jobs[i] = river.InsertManyParams{Args: Args{UploadID: id}}
-	}
-	res, err := s.queue.InsertMany(ctx, jobs)
-	if err != nil {
-		return err
-	}
-	queued := 0
-	for _, r := range res {
-		if !r.UniqueSkippedAsDuplicate {
-			queued++
-		}
-	}
-	if queued > 0 {
-		s.log.Info("vin checks queued by the reconciler", "count", queued)
+	if _, err := s.queue.InsertTx(ctx, tx, Args{UploadID: u.ID}, nil); err != nil {
+		return fmt.Errorf("vincheck: queue the check: %w", err)
 	}
 	return nil
 }

@@ -19,23 +19,11 @@ type Store struct{ db *database.DB }
 
 func NewStore(db *database.DB) *Store { return &Store{db: db} }
 
-// ensurePending records a pending check for each upload that has none.
-func (s *Store) ensurePending(ctx context.Context, uploadIDs []int64, now time.Time) error {
-	in, args := inList(2, uploadIDs)
-	_, err := s.db.ExecContext(ctx, `INSERT INTO vin_checks (upload_id, report_id, status, created_at)
-		SELECT u.id, u.report_id, 'pending', $1 FROM uploads u WHERE u.id IN (`+in+`)
-		ON CONFLICT (upload_id) DO NOTHING`, append([]any{now}, args...)...)
+// addPending records a pending check of an upload inside its transaction.
+func (s *Store) addPending(ctx context.Context, tx *sql.Tx, uploadID, reportID int64, now time.Time) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO vin_checks (upload_id, report_id, status, created_at)
+		VALUES ($1, $2, 'pending', $3) ON CONFLICT (upload_id) DO NOTHING`, uploadID, reportID, now)
 	return err
-}
-
-// unfinished lists the uploads since a moment whose check is missing (a crash between the upload's
-// commit and its enqueue) or still pending (its job may be lost), oldest first.
-func (s *Store) unfinished(ctx context.Context, since time.Time, limit int) ([]int64, error) {
-	ids := []int64{}
-	err := s.db.SelectContext(ctx, &ids, `SELECT u.id FROM uploads u LEFT JOIN vin_checks v ON v.upload_id = u.id
-		WHERE u.created_at >= $1 AND (v.id IS NULL OR v.status = 'pending')
-		ORDER BY u.id LIMIT $2`, since, limit)
-	return ids, err
 }
 
 // input gathers what the check of one upload needs, with the odometer registration of an earlier try.

@@ -1,4 +1,4 @@
-package database
+package reports
 
 import (
 	"context"
@@ -8,7 +8,8 @@ import (
 )
 
 // NextChange takes the next number of the report change counter (migration 00004) inside tx.
-// Every write that changes a report stamps it with this number; the 1C feed pages by it.
+// Every write that changes a report, and every 1C batch of vehicles or types, stamps it with this
+// number: the 1C feed pages by it and the list caches compare against it.
 func NextChange(ctx context.Context, tx *sqlx.Tx) (int64, error) {
 	var seq int64
 	err := tx.QueryRowxContext(ctx, `UPDATE change_counter SET value = value + 1 WHERE id = 1 RETURNING value`).Scan(&seq)

@@ -1,4 +1,4 @@
-package provider
+package config
 
 import (
 	"bytes"
@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-func TestFromEnv_ReadsEveryProviderVariable(t *testing.T) {
+func TestProvidersFromEnv_ReadsEveryProviderVariable(t *testing.T) {
 	env := map[string]string{
 		"FL_OKPOCK_URL": "https://api.okpock.com", "FL_OKPOCK_USER": "u", "FL_OKPOCK_PASSWORD": "okpock-pw", "FL_OKPOCK_USER_AGENT": "FL/1",
 		"FL_REGNUM_URL": "http://regnum:8080/getktype", "FL_REGNUM_ID": "42", "FL_REGNUM_SECCODE": "regnum-sc", "FL_REGNUM_SERVICE": "KZ",
@@ -16,17 +16,17 @@ func TestFromEnv_ReadsEveryProviderVariable(t *testing.T) {
 		"FL_ODOMETER_URL": "https://odo.example", "FL_ODOMETER_TOKEN_URL": "https://odo.example/oauth/token",
 		"FL_ODOMETER_CLIENT_ID": "cid", "FL_ODOMETER_CLIENT_SECRET": " odo-cs ",
 	}
-	got := FromEnv(func(k string) string { return env[k] })
-	want := Configs{
-		Okpock:   OkpockConfig{URL: "https://api.okpock.com", User: "u", Password: "okpock-pw", UserAgent: "FL/1"},
-		Regnum:   RegnumConfig{URL: "http://regnum:8080/getktype", ID: "42", Seccode: "regnum-sc", Service: "KZ"},
-		VAGVIN:   VAGVINConfig{URL: "https://vagvin.example/api/processing_queue", Token: "vag-tk", CallbackSecret: "vag-cb"},
-		Odometer: OdometerConfig{URL: "https://odo.example", TokenURL: "https://odo.example/oauth/token", ClientID: "cid", ClientSecret: "odo-cs"},
+	got := providersFromEnv(func(k string) string { return env[k] })
+	want := Providers{
+		Okpock:   Okpock{URL: "https://api.okpock.com", User: "u", Password: "okpock-pw", UserAgent: "FL/1"},
+		Regnum:   Regnum{URL: "http://regnum:8080/getktype", ID: "42", Seccode: "regnum-sc", Service: "KZ"},
+		VAGVIN:   VAGVIN{URL: "https://vagvin.example/api/processing_queue", Token: "vag-tk", CallbackSecret: "vag-cb"},
+		Odometer: Odometer{URL: "https://odo.example", TokenURL: "https://odo.example/oauth/token", ClientID: "cid", ClientSecret: "odo-cs"},
 	}
 	if got != want {
-		t.Errorf("FromEnv = %#v\nwant %#v", got, want)
+		t.Errorf("providersFromEnv = %#v\nwant %#v", got, want)
 	}
-	if empty := FromEnv(func(string) string { return "" }); empty != (Configs{}) {
+	if empty := providersFromEnv(func(string) string { return "" }); empty != (Providers{}) {
 		t.Errorf("empty env = %#v", empty)
 	}
 

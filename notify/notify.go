@@ -1,0 +1,133 @@
+// Package notify tells the app's users about their tasks by push: new tasks from 1C and 1C's
+// decisions. Each push to each device is a River job queued in the transaction of the change it tells
+// about, retried with River's backoff, and kept across restarts.
+package notify
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/forteleasing/inspections/internal/jobs"
+	"github.com/forteleasing/inspections/internal/push"
+	"github.com/forteleasing/inspections/onec"
+	"github.com/forteleasing/inspections/reports"
+)
+
+// Args is the River job of one push to one device. The token is read in the transaction of the change,
+// so the push goes to the devices logged in when the change happened.
+type Args struct {
+	Token string            `json:"token"`
+	Title string            `json:"title"`
+	Body  string            `json:"body"`
+	Data  map[string]string `json:"data"`
+}
+
+func (Args) Kind() string { return "push" }
+
+// A push older than its last try (River's backoff: about 3 h after 6 tries) is no news any more.
+func (Args) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: maxAttempts} }
+
+const (
+	maxAttempts = 6
+	sendTimeout = 10 * time.Second
+)
+
+// Service queues and sends the pushes.
+type Service struct {
+	store  *Store
+	queue  *jobs.Queue
+	sender push.Sender
+	log    *slog.Logger
+}
+
+// New registers the push worker on q; sender delivers (FCM, or a log when unconfigured).
+func New(store *Store, q *jobs.Queue, sender push.Sender, log *slog.Logger) *Service {
+	s := &Service{store: store, queue: q, sender: sender, log: log}
+	jobs.Add(q, &worker{s: s})
+	return s
+}
+
+// NewTasks queues a push to every device of the company of each new task (onec.Notifier).
+func (s *Service) NewTasks(ctx context.Context, tx *sql.Tx, tasks []onec.NewTask) error {
+	for _, t := range tasks {
+		tokens, err := s.store.companyTokens(ctx, tx, t.CompanyID)
+		if err != nil {
+			return fmt.Errorf("notify: company devices: %w", err)
+		}
+		n := push.Notification{
+			Title: "Новая задача: отчёт №" + t.ReportNumber,
+			Body:  "Снимите видео осмотра транспорта и отправьте отчёт в приложении.",
+			Data:  map[string]string{"ref_key": t.RefKey, "status_code": strconv.Itoa(reports.StatusToSubmit)},
+		}
+		if err := s.queueAll(ctx, tx, tokens, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Decided queues a push of 1C's decision to the uploader's and the director's devices (onec.Notifier).
+func (s *Service) Decided(ctx context.Context, tx *sql.Tx, d onec.Decided) error {
+	tokens, err := s.store.uploaderAndDirectorTokens(ctx, tx, d.CompanyID, d.UploaderID)
+	if err != nil {
+		return fmt.Errorf("notify: devices: %w", err)
+	}
+	n := push.Notification{
+		Title: "Отчёт №" + d.ReportNumber + " одобрен",
+		Body:  "Спасибо! Видео осмотра принято.",
+		Data:  map[string]string{"ref_key": d.RefKey, "status_code": strconv.Itoa(d.StatusCode)},
+	}
+	if d.StatusCode == reports.StatusRejected {
+		n.Title = "Отчёт №" + d.ReportNumber + " отклонён"
+		n.Body = fmt.Sprintf("Причина: %s. Снимите видео заново.", d.RejectReason)
+		n.Data["reject_reason"] = d.RejectReason
+	}
+	return s.queueAll(ctx, tx, tokens, n)
+}
+
+func (s *Service) queueAll(ctx context.Context, tx *sql.Tx, tokens []string, n push.Notification) error {
+	params := make([]river.InsertManyParams, len(tokens))
+	for i, t := range tokens {
+		params[i] = river.InsertManyParams{Args: Args{Token: t, Title: n.Title, Body: n.Body, Data: n.Data}}
+	}
+	if err := s.queue.InsertManyTx(ctx, tx, params); err != nil {
+		return fmt.Errorf("notify: queue pushes: %w", err)
+	}
+	return nil
+}
+
+type worker struct {
+	river.WorkerDefaults[Args]
+	s *Service
+}
+
+func (w *worker) Timeout(*river.Job[Args]) time.Duration { return sendTimeout }
+
+// Work sends one push. A dead token is forgotten and never retried; an answer that may change
+// (FCM unavailable, a network error) is retried with River's backoff; any other refusal is final.
+func (w *worker) Work(ctx context.Context, job *river.Job[Args]) error {
+	a := job.Args
+	err := w.s.sender.Send(ctx, a.Token, push.Notification{Title: a.Title, Body: a.Body, Data: a.Data})
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, push.ErrUnregistered):
+		if ferr := w.s.store.forget(ctx, a.Token); ferr != nil {
+			return fmt.Errorf("notify: forget dead token: %w", ferr)
+		}
+		w.s.log.Info("push: token no longer registered; forgotten", "token", push.Fingerprint(a.Token))
+		return nil
+	case push.IsRetryable(err):
+		return err
+	default:
+		w.s.log.Warn("push refused; not retried", "token", push.Fingerprint(a.Token), "err", err)
+		return river.JobCancel(err)
+	}
+}
