@@ -318,67 +318,81 @@ func TestTus_SurvivesARestartInTheMiddle(t *testing.T) {
 func TestTus_SecondInstanceContinuesAndLocksHoldAcrossInstances(t *testing.T) {
 	eachShared(t, func(t *testing.T, s shared) {
 		a, b := s.open(t), s.open(t)
-		baseA, baseB := a.Listen(), b.Listen()
-		tok := a.Token(apptest.DemoBIN, apptest.Director("two"))
-		video := realVideo(t, 9<<20)
-		ca, cb := newTusClient(t, baseA, tok, 16<<20), newTusClient(t, baseB, tok, 16<<20)
-		url, err := ca.create(video, tusFields(taskRef))
-		if err != nil {
-			t.Fatal(err)
-		}
-		id := url[strings.LastIndex(url, "/")+1:]
-		urlB := baseB + "/reports/uploads/" + id
-
-		// A slow PATCH holds the upload on instance A...
-		pr, pw := io.Pipe()
-		slow := make(chan int, 1)
-		go func() {
-			req, _ := http.NewRequest(http.MethodPatch, url, pr)
-			req.ContentLength = int64(len(video))
-			req.Header.Set("Authorization", "Bearer "+tok)
-			req.Header.Set("Tus-Resumable", "1.0.0")
-			req.Header.Set("Content-Type", "application/offset+octet-stream")
-			req.Header.Set("Upload-Offset", "0")
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				slow <- 0
-				return
-			}
-			resp.Body.Close()
-			slow <- resp.StatusCode
-		}()
-		if _, err := pw.Write(video[:1<<20]); err != nil {
-			t.Fatal(err)
-		}
-		apptest.Eventually(t, func() bool { return count(t, a, `SELECT count(*) FROM resumable_locks WHERE upload_id = $1`, id) == 1 }, "the slow PATCH took no lock")
-
-		// ...until a PATCH on instance B asks for the lock: A's PATCH stops and keeps what it had, B's
-		// is then told the offset moved.
-		resp, err := cb.do(http.MethodPatch, urlB, video[:100], "Content-Type", "application/offset+octet-stream", "Upload-Offset", "0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var first int
-		select {
-		case first = <-slow:
-		case <-time.After(30 * time.Second):
-			t.Fatal("the interrupted PATCH did not end")
-		}
-		pw.CloseWithError(errors.New("client gone"))
-		t.Logf("interrupted PATCH on A: %d; PATCH on B: %d", first, resp.StatusCode)
-		if first == 204 && resp.StatusCode == 204 {
-			t.Fatal("both concurrent PATCHes succeeded")
-		}
-		if first == 204 || (resp.StatusCode != 409 && resp.StatusCode != 204) {
-			t.Fatalf("A answered %d, B %d: want A interrupted and B refused (409) or done", first, resp.StatusCode)
-		}
-		// B continues from where A stopped.
-		if status, err := cb.send(urlB, video, 3); err != nil || status != 204 {
-			t.Fatalf("continue on B: %d %v", status, err)
-		}
-		if st := reportStatus(t, b, taskRef); st != 2 {
-			t.Fatalf("report status %d", st)
-		}
-		assertStored(t, b, video)
+		concurrentPATCHes(t, a, a.Listen(), b, b.Listen())
 	})
+}
+
+// Two PATCHes of one upload at once on one instance: the newer interrupts the older, which keeps what
+// it received; the upload then completes intact.
+func TestTus_ConcurrentPATCHesOnOneInstance(t *testing.T) {
+	apptest.EachStore(t, func(t *testing.T, ta *apptest.App) {
+		base := ta.Listen()
+		concurrentPATCHes(t, ta, base, ta, base)
+	})
+}
+
+// concurrentPATCHes holds an upload with a slow PATCH on a and sends a second PATCH to b.
+func concurrentPATCHes(t *testing.T, a *apptest.App, baseA string, b *apptest.App, baseB string) {
+	t.Helper()
+	tok := a.Token(apptest.DemoBIN, apptest.Director("two"))
+	video := realVideo(t, 9<<20)
+	ca, cb := newTusClient(t, baseA, tok, 16<<20), newTusClient(t, baseB, tok, 16<<20)
+	url, err := ca.create(video, tusFields(taskRef))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := url[strings.LastIndex(url, "/")+1:]
+	urlB := baseB + "/reports/uploads/" + id
+
+	// A slow PATCH holds the upload on instance A...
+	pr, pw := io.Pipe()
+	slow := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodPatch, url, pr)
+		req.ContentLength = int64(len(video))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Tus-Resumable", "1.0.0")
+		req.Header.Set("Content-Type", "application/offset+octet-stream")
+		req.Header.Set("Upload-Offset", "0")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			slow <- 0
+			return
+		}
+		resp.Body.Close()
+		slow <- resp.StatusCode
+	}()
+	if _, err := pw.Write(video[:1<<20]); err != nil {
+		t.Fatal(err)
+	}
+	apptest.Eventually(t, func() bool { return count(t, a, `SELECT count(*) FROM resumable_locks WHERE upload_id = $1`, id) == 1 }, "the slow PATCH took no lock")
+
+	// ...until a PATCH on instance B asks for the lock: A's PATCH stops and keeps what it had, B's
+	// is then told the offset moved.
+	resp, err := cb.do(http.MethodPatch, urlB, video[:100], "Content-Type", "application/offset+octet-stream", "Upload-Offset", "0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first int
+	select {
+	case first = <-slow:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the interrupted PATCH did not end")
+	}
+	pw.CloseWithError(errors.New("client gone"))
+	t.Logf("interrupted PATCH on A: %d; PATCH on B: %d", first, resp.StatusCode)
+	if first == 204 && resp.StatusCode == 204 {
+		t.Fatal("both concurrent PATCHes succeeded")
+	}
+	if first == 204 || (resp.StatusCode != 409 && resp.StatusCode != 204) {
+		t.Fatalf("A answered %d, B %d: want A interrupted and B refused (409) or done", first, resp.StatusCode)
+	}
+	// B continues from where A stopped.
+	if status, err := cb.send(urlB, video, 3); err != nil || status != 204 {
+		t.Fatalf("continue on B: %d %v", status, err)
+	}
+	if st := reportStatus(t, b, taskRef); st != 2 {
+		t.Fatalf("report status %d", st)
+	}
+	assertStored(t, b, video)
 }
