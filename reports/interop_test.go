@@ -54,7 +54,7 @@ func TestInterop_DecimalCommaInLatLongAndOdometer(t *testing.T) {
 		if err := a.DB.Get(&n, `SELECT count(*) FROM uploads`); err != nil || n != 0 {
 			t.Fatalf("refused uploads stored %d rows (%v)", n, err)
 		}
-		apptest.WantStatus(t, up("43,2389", "76,8897", "120345,6"), 201, "")
+		apptest.WantStatus(t, up("\xef\xbb\xbf43,2389", "76,8897", "120345,6"), 201, "") // a BOM in a part is dropped too
 		var row struct {
 			Lat      float64 `db:"lat"`
 			Lng      float64 `db:"lng"`
@@ -147,7 +147,10 @@ func orderedKeys(t *testing.T, raw []byte) map[string][]string {
 // The seed's examples (copied byte for byte into cmd/forteleasing/testdata/seed) fix the order of the
 // objects apps show as they arrive: filter.status, filter.date_range and each type's instructions.
 func TestGolden_KeyOrderOfTheSeedsExamples(t *testing.T) {
-	a := apptest.New(t, "")
+	apptest.EachDialect(t, goldenKeyOrder)
+}
+
+func goldenKeyOrder(t *testing.T, a *apptest.App) {
 	dir := filepath.Join("..", "cmd", "forteleasing", "testdata", "seed")
 	director := a.Login(apptest.DemoBIN, apptest.Director("golden-dir"))
 	employee := a.Login(apptest.DemoBIN, apptest.Employee("golden-emp", "+77005554433", "Айдар"))

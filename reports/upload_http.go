@@ -15,6 +15,7 @@ import (
 	"github.com/forteleasing/inspections"
 	"github.com/forteleasing/inspections/auth"
 	"github.com/forteleasing/inspections/internal/apperr"
+	"github.com/forteleasing/inspections/internal/bodytext"
 	"github.com/forteleasing/inspections/internal/httpx"
 )
 
@@ -122,7 +123,12 @@ func (h *UploadHandler) upload(c *fiber.Ctx) error {
 		}
 		vals[name] = string(b)
 	}
-	meta, err := ParseMeta(vals)
+	// The text fields as the phone sent them: a BOM dropped, a declared charset read, bad bytes named.
+	text, err := bodytext.Values(vals, c.Get(fiber.HeaderContentType))
+	if err != nil {
+		return fail(err)
+	}
+	meta, err := ParseMeta(text)
 	if stored == nil {
 		var fields apperr.FieldList
 		fields.Add("file", "is required (an MP4 video)")
