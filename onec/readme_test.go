@@ -1,9 +1,7 @@
-package main
+package onec_test
 
 import (
 	"context"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,15 +13,15 @@ import (
 )
 
 // TestReadme_OneCExamplesWorkAsWritten runs the curl examples of README's "Bodies as 1C sends them"
-// section, as written, against `serve --demo` of the built binary, and checks every answer the README
-// shows (the "# {...}" lines; "..." stands for the parts it leaves out).
+// section, as written, against the wired app with the demo data (what `serve --demo` serves), and checks
+// every answer the README shows (the "# {...}" lines; "..." stands for the parts it leaves out).
 func TestReadme_OneCExamplesWorkAsWritten(t *testing.T) {
 	for _, tool := range []string{"bash", "curl", "iconv"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("%s is not installed (.ci/run installs curl): README example test skipped", tool)
 		}
 	}
-	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,39 +36,13 @@ func TestReadme_OneCExamplesWorkAsWritten(t *testing.T) {
 	}
 	script, _, _ = strings.Cut(script, "```")
 
+	// The wired app with the demo data loaded exactly as `serve --demo` loads it, and the development
+	// credentials the README uses, on a real port.
+	a := apptest.New(t, "", "FL_ONEC_USER", "admin_1C", "FL_ONEC_PASSWORD", "pass_1C")
+	addr := strings.TrimPrefix(a.Listen(), "http://")
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "forteleasing")
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	srv := exec.CommandContext(ctx, bin, "serve", "--demo")
-	srv.Dir = dir
-	srv.Env = append(os.Environ(), "FL_DATA_DIR="+filepath.Join(dir, "data"), "FL_ADDR="+addr, "FL_ADMIN_ADDR=off",
-		"FL_DATABASE_URL=", "FL_MEDIA_URL=", "FL_MAIL_URL=", "FL_ONEC_USER=", "FL_ONEC_PASSWORD=", "FL_ENV=")
-	logFile, _ := os.Create(filepath.Join(dir, "service.log"))
-	defer logFile.Close()
-	srv.Stdout, srv.Stderr = logFile, logFile
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = srv.Process.Signal(os.Interrupt); _ = srv.Wait() }()
-	apptest.EventuallyWithin(t, 60*time.Second, func() bool {
-		resp, err := http.Get("http://" + addr + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	}, "serve --demo did not become ready (log in %s)", filepath.Join(dir, "service.log"))
-
 	run := exec.CommandContext(ctx, "bash", "-euo", "pipefail", "-c", strings.ReplaceAll(script, "localhost:8080", addr))
 	run.Dir = dir
 	out, err := run.CombinedOutput()
