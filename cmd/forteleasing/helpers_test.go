@@ -2,15 +2,12 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"testing"
 
 	"github.com/forteleasing/inspections/internal/app"
 	"github.com/forteleasing/inspections/internal/apptest"
-	"github.com/forteleasing/inspections/internal/config"
 )
 
 // The tests here predate internal/apptest and speak its API in their old, lower-case names; new tests
@@ -56,10 +53,6 @@ func newTestApp(t testing.TB, dbURL string, extraEnv ...string) *testApp {
 func newTestAppWith(t testing.TB, dbURL string, d deps, extraEnv ...string) *testApp {
 	t.Helper()
 	return wrap(apptest.NewWith(t, dbURL, d, extraEnv...))
-}
-
-func open(ctx context.Context, cfg config.Config, log *slog.Logger, d deps) (*app.App, error) {
-	return app.Open(ctx, cfg, log, d)
 }
 
 func (ta *testApp) listen() string { ta.t.Helper(); return ta.api().Listen() }

@@ -189,15 +189,6 @@ func (t *typeList) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-func (t typeList) has(name string) bool {
-	for _, s := range t {
-		if s == name {
-			return true
-		}
-	}
-	return false
-}
-
 // ordered keeps a JSON object's members in document order: the page lists paths, properties and
 // responses as the document's authors wrote them. A key given twice is an error, which plain
 // encoding/json would silently resolve to the last one.

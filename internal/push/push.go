@@ -60,7 +60,7 @@ func NewFCM(ctx context.Context, credentialsFile string, o FCMOptions) (Sender, 
 	if err != nil {
 		return nil, fmt.Errorf("push: read FL_FCM_CREDENTIALS: %w", err)
 	}
-	creds, err := google.CredentialsFromJSON(tokenContext(o), raw, "https://www.googleapis.com/auth/firebase.messaging")
+	creds, err := google.CredentialsFromJSONWithType(tokenContext(o), raw, google.ServiceAccount, "https://www.googleapis.com/auth/firebase.messaging")
 	if err != nil {
 		return nil, fmt.Errorf("push: service account: %w", err)
 	}
@@ -101,7 +101,7 @@ func (f *fcm) Send(ctx context.Context, token string, n Notification) error {
 			Alert: &messaging.ApsAlert{Title: n.Title, Body: n.Body}, Sound: "default",
 		}}},
 	})
-	if messaging.IsUnregistered(err) || messaging.IsRegistrationTokenNotRegistered(err) {
+	if messaging.IsUnregistered(err) {
 		return fmt.Errorf("%w: %v", ErrUnregistered, err)
 	}
 	// Platform codes (UNAVAILABLE, INTERNAL, RESOURCE_EXHAUSTED) as well as FCM's own: not every answer has both.
