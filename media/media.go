@@ -70,6 +70,22 @@ type Options struct {
 	SigningKey []byte
 	// Now is the clock for URL expiry; time.Now when nil.
 	Now func() time.Time
+	// PublicStoreURL (FL_MEDIA_PUBLIC_URL) is the scheme://host[:port] at which clients reach an s3://
+	// store, when that differs from the address the service uses (minio:9000 inside a compose network,
+	// published through the reverse proxy). Presigned URLs are signed for it, path-style, so the proxy
+	// must forward /BUCKET/... with the Host header unchanged. Empty: links point at the store's own host.
+	PublicStoreURL string
+}
+
+// ParsePublicStoreURL checks a PublicStoreURL: http or https, a host, and nothing after it, since the
+// path and host of a presigned URL are part of its signature and a proxy must not rewrite them.
+func ParsePublicStoreURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
+		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("media: the public store URL must be http(s)://HOST[:PORT] with no path, got %q", raw)
+	}
+	return u, nil
 }
 
 // defaultContentType is what S3 stores when none is given; the disk store matches it.
@@ -103,7 +119,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (Store, error) {
 			}
 			return nil, fmt.Errorf("media: invalid s3 URL: %w", err)
 		}
-		st, err := openS3(ctx, u, opts.Now)
+		st, err := openS3(ctx, u, opts)
 		if err != nil {
 			return nil, err
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"os"
 	"strconv"
@@ -32,6 +33,14 @@ type S3 struct {
 	region  string
 	display string
 	now     func() time.Time
+
+	// public and secure are where clients reach the store (Options.PublicStoreURL); signer presigns
+	// for that address, built on first use once the bucket's region is known.
+	public   string
+	secure   bool
+	creds    *credentials.Credentials
+	signerMu sync.Mutex
+	signer   *minio.Client
 
 	mu    sync.Mutex
 	ready atomic.Bool // the bucket is known to exist
@@ -68,7 +77,7 @@ const (
 	s3MaxRetries = 3
 )
 
-func openS3(ctx context.Context, u *url.URL, now func() time.Time) (*S3, error) {
+func openS3(ctx context.Context, u *url.URL, opts Options) (*S3, error) {
 	access := u.User.Username()
 	secret, _ := u.User.Password()
 	if access == "" || secret == "" {
@@ -91,8 +100,9 @@ func openS3(ctx context.Context, u *url.URL, now func() time.Time) (*S3, error) 
 		secure = b
 	}
 	region := q.Get("region")
+	creds := credentials.NewStaticV4(access, secret, "")
 	client, err := minio.New(u.Host, &minio.Options{
-		Creds:      credentials.NewStaticV4(access, secret, ""),
+		Creds:      creds,
 		Secure:     secure,
 		Region:     region,
 		MaxRetries: s3MaxRetries,
@@ -100,7 +110,18 @@ func openS3(ctx context.Context, u *url.URL, now func() time.Time) (*S3, error) 
 	if err != nil {
 		return nil, fmt.Errorf("media: s3 client for %s: %w", u.Host, err)
 	}
-	s := &S3{client: client, bucket: bucket, region: region, display: u.Redacted(), now: now, spoolMax: 1 << 30}
+	s := &S3{client: client, bucket: bucket, region: region, display: u.Redacted(), now: opts.Now, spoolMax: 1 << 30, creds: creds}
+	if opts.PublicStoreURL != "" {
+		pub, err := ParsePublicStoreURL(opts.PublicStoreURL)
+		if err != nil {
+			return nil, err
+		}
+		s.public, s.secure = pub.Host, pub.Scheme == "https"
+		// Clients leave a default port out of the Host header, and the signature covers that header.
+		if h, p, err := net.SplitHostPort(pub.Host); err == nil && (p == "443" && s.secure || p == "80" && !s.secure) {
+			s.public = h
+		}
+	}
 	// A store that is down must not keep the service from starting: /readyz reports it
 	// and the bucket is created on first use.
 	if err := s.ensureBucket(ctx); err != nil && !IsUnavailable(err) {
@@ -352,11 +373,47 @@ func (s *S3) URL(ctx context.Context, key string, ttl time.Duration) (string, er
 	if err := s.ensureBucket(ctx); err != nil {
 		return "", err
 	}
-	u, err := s.client.PresignedGetObject(ctx, s.bucket, key, ttl, nil)
+	signer, err := s.presigner(ctx)
+	if err != nil {
+		return "", err
+	}
+	u, err := signer.PresignedGetObject(ctx, s.bucket, key, ttl, nil)
 	if err != nil {
 		return "", s.fail("presign", key, err)
 	}
 	return u.String(), nil
+}
+
+// presigner is the client whose presigned URLs clients can open: the store's own client, or one for the
+// public address. Signing is local, but it needs the bucket's region, which is asked of the store once
+// (the public address may not be reachable from inside the deployment).
+func (s *S3) presigner(ctx context.Context) (*minio.Client, error) {
+	if s.public == "" {
+		return s.client, nil
+	}
+	s.signerMu.Lock()
+	defer s.signerMu.Unlock()
+	if s.signer != nil {
+		return s.signer, nil
+	}
+	region := s.region
+	if region == "" {
+		loc, err := s.client.GetBucketLocation(ctx, s.bucket)
+		if err != nil {
+			return nil, s.fail("bucket location", s.bucket, err)
+		}
+		region = loc
+	}
+	signer, err := minio.New(s.public, &minio.Options{
+		Creds: s.creds, Secure: s.secure, Region: region,
+		// The reverse proxy routes /BUCKET/... to the store, so links must not put the bucket in the host.
+		BucketLookup: minio.BucketLookupPath,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("media: presigner for %s: %w", s.public, err)
+	}
+	s.signer = signer
+	return signer, nil
 }
 
 // Ping also recreates the bucket if it disappeared. Every error it returns is ErrUnavailable.

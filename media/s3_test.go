@@ -38,6 +38,11 @@ func s3TestURL(tb testing.TB) *url.URL {
 // with everything in it when the test ends, so that test runs never collide.
 func openTestS3(tb testing.TB) *S3 {
 	tb.Helper()
+	return openTestS3With(tb, Options{})
+}
+
+func openTestS3With(tb testing.TB, opts Options) *S3 {
+	tb.Helper()
 	u := s3TestURL(tb)
 	base := strings.Trim(u.Path, "/")
 	if len(base) > 40 {
@@ -46,14 +51,18 @@ func openTestS3(tb testing.TB) *S3 {
 	suffix := make([]byte, 6)
 	_, _ = rand.Read(suffix)
 	u.Path = "/" + base + "-" + hex.EncodeToString(suffix)
-	return openS3At(tb, u.String())
+	return openS3At(tb, u.String(), opts)
 }
 
-func openS3At(tb testing.TB, rawURL string) *S3 {
+func openS3At(tb testing.TB, rawURL string, opts ...Options) *S3 {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	st, err := Open(ctx, rawURL, Options{})
+	var o Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	st, err := Open(ctx, rawURL, o)
 	if err != nil {
 		tb.Fatalf("Open(s3): %v", err)
 	}

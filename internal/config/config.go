@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/forteleasing/inspections/media"
 )
 
 // Dev defaults that production must override.
@@ -34,8 +36,11 @@ type Config struct {
 	DataDir     string
 	DatabaseURL string
 	MediaURL    string
-	MailURL     string
-	MailFrom    string
+	// MediaPublicURL is where clients (1C) reach the object store: presigned video links are signed
+	// for it (FL_MEDIA_PUBLIC_URL, http(s)://HOST[:PORT]); empty means the store URL's own host.
+	MediaPublicURL string
+	MailURL        string
+	MailFrom       string
 
 	JWTSecret          []byte
 	JWTSecretGenerated bool
@@ -111,6 +116,7 @@ func Load(getenv func(string) string) (Config, error) {
 		DataDir:           dataDir,
 		DatabaseURL:       str("FL_DATABASE_URL", "sqlite://"+filepath.Join(dataDir, "forteleasing.db")),
 		MediaURL:          str("FL_MEDIA_URL", "file://"+filepath.Join(dataDir, "media")),
+		MediaPublicURL:    strings.TrimRight(str("FL_MEDIA_PUBLIC_URL", ""), "/"),
 		MailURL:           str("FL_MAIL_URL", "file://"+filepath.Join(dataDir, "outbox")),
 		MailFrom:          str("FL_MAIL_FROM", "ForteLeasing <noreply@forteleasing.kz>"),
 		JWTIssuer:         str("FL_JWT_ISSUER", "forteleasing"),
@@ -138,6 +144,11 @@ func Load(getenv func(string) string) (Config, error) {
 			errs = append(errs, errors.New("FL_JWT_SECRET must be at least 32 characters"))
 		}
 		c.JWTSecret = []byte(s)
+	}
+	if c.MediaPublicURL != "" {
+		if _, err := media.ParsePublicStoreURL(c.MediaPublicURL); err != nil {
+			errs = append(errs, fmt.Errorf("FL_MEDIA_PUBLIC_URL: %w", err))
+		}
 	}
 	if c.OTP.Digits < 4 || c.OTP.Digits > 10 {
 		errs = append(errs, fmt.Errorf("FL_OTP_DIGITS must be between 4 and 10, got %d", c.OTP.Digits))

@@ -22,8 +22,9 @@ func TestLoad_DefaultsRunOnAFreshMachine(t *testing.T) {
 }
 
 func TestLoad_RejectsBadValuesByName(t *testing.T) {
-	_, err := Load(env(map[string]string{"FL_OTP_DIGITS": "2", "FL_OTP_TTL": "soon", "FL_JWT_SECRET": "short", "FL_ENV": "prod"}))
-	for _, name := range []string{"FL_OTP_DIGITS", "FL_OTP_TTL", "FL_JWT_SECRET", "FL_ENV"} {
+	_, err := Load(env(map[string]string{"FL_OTP_DIGITS": "2", "FL_OTP_TTL": "soon", "FL_JWT_SECRET": "short", "FL_ENV": "prod",
+		"FL_MEDIA_PUBLIC_URL": "https://api.example.kz/videos"}))
+	for _, name := range []string{"FL_OTP_DIGITS", "FL_OTP_TTL", "FL_JWT_SECRET", "FL_ENV", "FL_MEDIA_PUBLIC_URL"} {
 		if err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("no error naming %s: %v", name, err)
 		}
