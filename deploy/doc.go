@@ -1,0 +1,3 @@
+// Package deploy holds the deployment (compose.yaml, Caddyfile) and the tests that run it for real:
+// several instances of the built binary behind HAProxy and Caddy, and backup and restore.
+package deploy
