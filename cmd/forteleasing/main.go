@@ -3,6 +3,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"github.com/forteleasing/inspections/internal/app"
 	"github.com/forteleasing/inspections/internal/config"
 	"github.com/forteleasing/inspections/internal/database"
+	"github.com/forteleasing/inspections/media"
 )
 
 const usage = `usage: forteleasing <command>
@@ -24,6 +26,7 @@ commands:
   serve [--demo]          run the API (--demo loads the seed's demo company first)
   demo                    load the seed's demo data and exit
   migrate up|down|status  run the database migrations
+  mirror FROM TO          copy the videos of one store to another (file://DIR or s3://...): backup and restore
 
 configuration comes from FL_* environment variables; see README.md.`
 
@@ -61,6 +64,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 			return 2
 		}
 		err = migrate(ctx, cfg, args[1], stderr)
+	case "mirror":
+		if len(args) != 3 {
+			fmt.Fprintln(stderr, "usage: forteleasing mirror FROM TO   (each file://DIR or s3://KEY:SECRET@HOST:PORT/BUCKET?secure=false)")
+			return 2
+		}
+		err = mirror(ctx, args[1], args[2], log)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stderr, usage)
 		return 0
@@ -147,4 +156,25 @@ func migrate(ctx context.Context, cfg config.Config, direction string, out io.Wr
 	default:
 		return fmt.Errorf("migrate: want up, down or status, got %q", direction)
 	}
+}
+
+// mirror copies the videos of one store to another. Disk stores need a signing key and public URL only
+// to hand out links, which a mirror never does.
+func mirror(ctx context.Context, from, to string, log *slog.Logger) error {
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return err
+	}
+	opts := media.Options{PublicURL: "http://localhost", SigningKey: key}
+	src, err := media.Open(ctx, from, opts)
+	if err != nil {
+		return err
+	}
+	dst, err := media.Open(ctx, to, opts)
+	if err != nil {
+		return err
+	}
+	st, err := media.Mirror(ctx, src, dst, nil)
+	log.Info("mirror", "from", fmt.Sprint(src), "to", fmt.Sprint(dst), "copied", st.Copied, "bytes", st.Bytes, "already_present", st.Present)
+	return err
 }
