@@ -356,7 +356,7 @@ func (c *client) do(method, path string, body io.Reader, headers ...string) (ans
 		return answer{}, err
 	}
 	a := answer{code: resp.StatusCode, raw: raw, hdr: resp.Header, servedBy: resp.Header.Get("X-Served-By")}
-	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") && len(raw) > 0 {
 		if err := json.Unmarshal(raw, &a.body); err != nil {
 			return a, fmt.Errorf("%s %s: bad JSON %s", method, path, raw)
 		}

@@ -1,7 +1,11 @@
 package deploy
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -154,12 +158,12 @@ backend instances
 	})
 }
 
-// spooling reports whether the process is reading an upload body: the S3 store spools it to an
-// unlinked temp file under the instance's TMPDIR, which shows in /proc/PID/fd.
-func spooling(pid int) bool {
+// spooling reports whether the process is reading an upload body: plain uploads (forteleasing-upload-)
+// and resumable ones (forteleasing-tus-) are spooled to an unlinked temp file, which shows in /proc/PID/fd.
+func spooling(pid int, kind string) bool {
 	fds, _ := filepath.Glob(fmt.Sprintf("/proc/%d/fd/*", pid))
 	for _, fd := range fds {
-		if target, err := os.Readlink(fd); err == nil && strings.Contains(target, "forteleasing-upload-") {
+		if target, err := os.Readlink(fd); err == nil && strings.Contains(target, "forteleasing-"+kind+"-") {
 			return true
 		}
 	}
@@ -179,6 +183,11 @@ type slowUpload struct {
 func startSlowUpload(c *client, token, ref, key string, video []byte, headers ...string) *slowUpload {
 	body, ct := uploadBody(ref, video)
 	raw, _ := io.ReadAll(body)
+	return startSlowRequest(c, http.MethodPost, "/reports/upload", raw, append(append(bearer(token), "Content-Type", ct, "Idempotency-Key", key), headers...)...)
+}
+
+// startSlowRequest sends raw as the body of method path, all but its last KiB until resume is closed.
+func startSlowRequest(c *client, method, path string, raw []byte, headers ...string) *slowUpload {
 	pr, pw := io.Pipe()
 	s := &slowUpload{resume: make(chan struct{}), abort: make(chan struct{}), done: make(chan struct{})}
 	go func() {
@@ -199,11 +208,10 @@ func startSlowUpload(c *client, token, ref, key string, video []byte, headers ..
 	}()
 	go func() {
 		defer close(s.done)
-		req, _ := http.NewRequest(http.MethodPost, c.base+"/reports/upload", pr)
+		req, _ := http.NewRequest(method, c.base+path, pr)
 		req.ContentLength = int64(len(raw))
-		h := append(append(bearer(token), "Content-Type", ct, "Idempotency-Key", key), headers...)
-		for i := 0; i+1 < len(h); i += 2 {
-			req.Header.Set(h[i], h[i+1])
+		for i := 0; i+1 < len(headers); i += 2 {
+			req.Header.Set(headers[i], headers[i+1])
 		}
 		resp, err := c.http.Do(req)
 		if err != nil {
@@ -212,7 +220,7 @@ func startSlowUpload(c *client, token, ref, key string, video []byte, headers ..
 		}
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(resp.Body)
-		s.ans = answer{code: resp.StatusCode, raw: b, servedBy: resp.Header.Get("X-Served-By")}
+		s.ans = answer{code: resp.StatusCode, raw: b, hdr: resp.Header, servedBy: resp.Header.Get("X-Served-By")}
 	}()
 	return s
 }
@@ -470,15 +478,23 @@ func TestScaleOut_ThreeInstancesBehindHAProxy(t *testing.T) {
 		refs := c.newTasks("lb-drain", 1)
 		b := byName["b"]
 		up := startSlowUpload(&c, tk.access, refs[0], "k-drain", video, on("b")...)
-		eventually(t, 20*time.Second, "b to be reading the upload", func() bool { return spooling(b.pid()) })
+		eventually(t, 20*time.Second, "b to be reading the upload", func() bool { return spooling(b.pid(), "upload") })
 		b.signal(syscall.SIGTERM)
-		// b stops accepting; what is sent meanwhile is served by a and c.
-		for i := range 12 {
+		// b stops accepting (a request already on its way may still be served by it); every request
+		// meanwhile succeeds, and soon all go to a and c.
+		others := 0
+		eventually(t, 20*time.Second, "requests to stop reaching b", func() bool {
 			a := c.must(http.MethodGet, "/reports/general/filter", nil, bearer(tk.access)...)
-			if a.code != 200 || a.servedBy == "b" {
-				t.Fatalf("request %d while b drains: %d served by %q %s", i, a.code, a.servedBy, a.raw)
+			if a.code != 200 {
+				t.Fatalf("a request while b drains: %d served by %q %s", a.code, a.servedBy, a.raw)
 			}
-		}
+			if a.servedBy == "b" {
+				others = 0
+			} else {
+				others++
+			}
+			return others >= 12
+		})
 		select {
 		case <-b.exited():
 			t.Fatal("b exited with an upload in flight")
@@ -494,6 +510,109 @@ func TestScaleOut_ThreeInstancesBehindHAProxy(t *testing.T) {
 		}
 		if n := count(t, db, `SELECT status_code FROM reports WHERE ref_key = $1`, refs[0]); n != 2 {
 			t.Fatalf("the drained upload's report is in status %d", n)
+		}
+		b.start()
+		b.ready()
+	})
+
+	t.Run("ResumableUploadContinuedAcrossInstancesOneKilledMidPATCH", func(t *testing.T) {
+		c := *c
+		c.t = t
+		c.http = &http.Client{Timeout: 90 * time.Second} // a lock held by a dead instance lasts its 30 s lease
+		tk, _ := c.login(demoBIN, director("lb-tus-1"))
+		ref := c.newTasks("lb-tus", 1)[0]
+		sum := sha256.Sum256(video)
+		meta := map[string]string{"ref_key": ref, "time_sent": "2026-03-03 10:15:00", "lat": "43.238949", "long": "76.889709",
+			"filename": "inspection.mp4", "sha256": hex.EncodeToString(sum[:])}
+		var pairs []string
+		for _, k := range slices.Sorted(maps.Keys(meta)) {
+			pairs = append(pairs, k+" "+base64.StdEncoding.EncodeToString([]byte(meta[k])))
+		}
+		tus := append(bearer(tk.access), "Tus-Resumable", "1.0.0")
+		chunk := append(slices.Clone(tus), "Content-Type", "application/offset+octet-stream")
+
+		// Created on a, with the first 256 KiB in the same request (creation-with-upload).
+		first := 256 << 10
+		created := c.must(http.MethodPost, "/reports/uploads", bytes.NewReader(video[:first]), append(slices.Clone(chunk),
+			"Upload-Length", strconv.Itoa(len(video)), "Upload-Metadata", strings.Join(pairs, ","), "X-Instance", "a")...)
+		servedBy(t, created, "a")
+		if created.code != 201 || created.hdr.Get("Upload-Offset") != strconv.Itoa(first) {
+			t.Fatalf("create on a: %d %s %v", created.code, created.raw, created.hdr)
+		}
+		path := strings.TrimPrefix(created.hdr.Get("Location"), lb)
+		if !strings.HasPrefix(path, "/reports/uploads/") {
+			t.Fatalf("Location %q is not under FL_PUBLIC_URL", created.hdr.Get("Location"))
+		}
+
+		// Continued on b, which dies (SIGKILL) while reading the PATCH.
+		b := byName["b"]
+		patch := startSlowRequest(&c, http.MethodPatch, path, video[first:], append(slices.Clone(chunk), "Upload-Offset", strconv.Itoa(first), "X-Instance", "b")...)
+		eventually(t, 20*time.Second, "b to be reading the PATCH", func() bool {
+			select {
+			case <-patch.done:
+				t.Fatalf("the PATCH ended before b read it: %v %d %s", patch.err, patch.ans.code, patch.ans.raw)
+			default:
+			}
+			return spooling(b.pid(), "tus")
+		})
+		b.kill()
+		close(patch.abort)
+		<-patch.done
+		if patch.err == nil && patch.ans.code/100 == 2 {
+			t.Fatalf("the PATCH cut by the crash answered %d", patch.ans.code)
+		}
+		if s := count(t, db, `SELECT status_code FROM reports WHERE ref_key = $1`, ref); s != 1 {
+			t.Fatalf("report in status %d before the upload is complete", s)
+		}
+
+		// Finished on c from wherever the upload stands. b died holding the upload's lock, a lease that
+		// lasts 30 s after its last renewal, and a request waits at most 20 s for a lock: like tus clients,
+		// retry until the lease has run out.
+		var head answer
+		eventually(t, 75*time.Second, "c to take over the upload", func() bool {
+			head = c.must(http.MethodHead, path, nil, append(slices.Clone(tus), "X-Instance", "c")...)
+			if head.code != 200 {
+				t.Logf("HEAD on c: %d %q", head.code, head.raw)
+			}
+			return head.code == 200
+		})
+		servedBy(t, head, "c")
+		off, err := strconv.Atoi(head.hdr.Get("Upload-Offset"))
+		if err != nil || off < first || off >= len(video) {
+			t.Fatalf("HEAD on c: Upload-Offset %q (created with %d of %d)", head.hdr.Get("Upload-Offset"), first, len(video))
+		}
+		done := c.must(http.MethodPatch, path, bytes.NewReader(video[off:]), append(slices.Clone(chunk), "Upload-Offset", strconv.Itoa(off), "X-Instance", "c")...)
+		servedBy(t, done, "c")
+		if done.code != 204 || done.hdr.Get("Upload-Offset") != strconv.Itoa(len(video)) {
+			t.Fatalf("last PATCH on c: %d %s %v", done.code, done.raw, done.hdr)
+		}
+		t.Logf("created on a with %d bytes, b died mid-PATCH, c resumed at %d of %d", first, off, len(video))
+		var row struct {
+			Key  string `db:"object_key"`
+			Size int64  `db:"size"`
+			SHA  string `db:"sha256"`
+		}
+		if err := db.Get(&row, `SELECT u.object_key, u.size, u.sha256 FROM uploads u JOIN reports r ON r.id = u.report_id
+			WHERE r.ref_key = $1 AND r.status_code = 2`, ref); err != nil {
+			t.Fatalf("the committed upload: %v", err)
+		}
+		if row.Size != int64(len(video)) || row.SHA != hex.EncodeToString(sum[:]) {
+			t.Fatalf("stored %d bytes with SHA-256 %s, sent %d with %x", row.Size, row.SHA, len(video), sum)
+		}
+		u, _ := url.Parse(bucketURL)
+		mc, bucket, err := minioClient(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		obj, err := mc.GetObject(context.Background(), bucket, row.Key, minio.GetObjectOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := sha256.New()
+		_, err = io.Copy(h, obj)
+		obj.Close()
+		if err != nil || hex.EncodeToString(h.Sum(nil)) != row.SHA {
+			t.Fatalf("the stored object does not hash to the upload's SHA-256: %v", err)
 		}
 		b.start()
 		b.ready()
@@ -538,7 +657,7 @@ func TestScaleOut_ThreeInstancesBehindHAProxy(t *testing.T) {
 		}
 		// First, an upload the victim is reading when it dies.
 		cut := startSlowUpload(&c, tk.access, refs[0], "k-"+refs[0], video, on("a")...)
-		eventually(t, 20*time.Second, "a to be reading an upload", func() bool { return spooling(victim.pid()) })
+		eventually(t, 20*time.Second, "a to be reading an upload", func() bool { return spooling(victim.pid(), "upload") })
 
 		var wg sync.WaitGroup
 		for range 3 {
