@@ -271,6 +271,16 @@ func TestScaleOut_ThreeInstancesBehindHAProxy(t *testing.T) {
 		}
 	}
 
+	// restart starts a stopped instance again and waits until HAProxy's health check has it back.
+	restart := func(in *instance) {
+		in.start()
+		in.ready()
+		eventually(t, 20*time.Second, "haproxy to route to "+in.name+" again", func() bool {
+			a, err := c.do(http.MethodGet, "/healthz", nil, on(in.name)...)
+			return err == nil && a.code == 200 && a.servedBy == in.name
+		})
+	}
+
 	t.Run("RoundRobin", func(t *testing.T) {
 		seen := map[string]int{}
 		for range 6 {
@@ -511,8 +521,7 @@ func TestScaleOut_ThreeInstancesBehindHAProxy(t *testing.T) {
 		if n := count(t, db, `SELECT status_code FROM reports WHERE ref_key = $1`, refs[0]); n != 2 {
 			t.Fatalf("the drained upload's report is in status %d", n)
 		}
-		b.start()
-		b.ready()
+		restart(b)
 	})
 
 	t.Run("ResumableUploadContinuedAcrossInstancesOneKilledMidPATCH", func(t *testing.T) {
@@ -614,8 +623,7 @@ func TestScaleOut_ThreeInstancesBehindHAProxy(t *testing.T) {
 		if err != nil || hex.EncodeToString(h.Sum(nil)) != row.SHA {
 			t.Fatalf("the stored object does not hash to the upload's SHA-256: %v", err)
 		}
-		b.start()
-		b.ready()
+		restart(b)
 	})
 
 	t.Run("UploadsWhileAnInstanceIsKilledAndRestarted", func(t *testing.T) {
@@ -694,8 +702,7 @@ func TestScaleOut_ThreeInstancesBehindHAProxy(t *testing.T) {
 		results = append(results, r0)
 		mu.Unlock()
 		eventually(t, 60*time.Second, "more uploads while a is down", func() bool { return done.Load() >= 12 })
-		victim.start()
-		victim.ready()
+		restart(victim)
 		wg.Wait()
 
 		mu.Lock()
