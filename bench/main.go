@@ -4,10 +4,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/signal"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -22,6 +26,8 @@ scenarios:
   soak     -d of mixed traffic (logins, refreshes, lists, feed, 1C tasks, uploads, decisions) at -c clients,
            sampling the service's RSS and goroutines every 10 s and judging the trend; its defaults differ:
            -c 8 -d 10m -vehicles 2000 -reports 20000 -total 100000
+  peer     the service side by side with PocketBase v0.36.8 (refresh, lists, lists under 1C writes, uploads),
+           interleaved rounds at 16 and 64 connections; a module of its own in bench/peer (its flags: peer -h)
   upload   -uploads concurrent uploads of -mib MiB through POST /reports/upload to MinIO, -rounds times;
            baseline: minio-go PutObject of the same files, in rounds alternating with the service's
 
@@ -52,6 +58,9 @@ func main() {
 			os.Exit(1)
 		}
 		return
+	}
+	if len(os.Args) >= 2 && os.Args[1] == "peer" {
+		os.Exit(runPeer(os.Args[2:]))
 	}
 	var o options
 	fs := flag.NewFlagSet("bench", flag.ExitOnError)
@@ -117,6 +126,29 @@ func main() {
 		stop()
 		os.Exit(1) // the scenario has already stopped the service and cleaned up
 	}
+}
+
+// runPeer runs the nested module bench/peer (its own go.mod, so that PocketBase never enters the service's)
+// with go run, from the module root this bench belongs to, and returns its exit code.
+func runPeer(args []string) int {
+	gomod, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil || strings.TrimSpace(string(gomod)) == "" {
+		fmt.Fprintln(os.Stderr, "bench peer: run from inside the repository")
+		return 2
+	}
+	cmd := exec.Command("go", append([]string{"run", "."}, args...)...)
+	cmd.Dir = filepath.Join(filepath.Dir(strings.TrimSpace(string(gomod))), "bench", "peer")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	signal.Ignore(os.Interrupt) // Ctrl-C reaches the child too, which cleans up and exits
+	if err := cmd.Run(); err != nil {
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			return exit.ExitCode()
+		}
+		fmt.Fprintln(os.Stderr, "bench peer:", err)
+		return 1
+	}
+	return 0
 }
 
 // logf reports progress on stderr, so that stdout holds only the table.

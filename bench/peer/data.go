@@ -1,0 +1,189 @@
+package main
+
+import (
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// fleet is the data both sides are seeded with, generated once: company 0 is the big one (the director
+// every client logs in as), the others share the rest of the reports.
+type fleet struct {
+	now       time.Time
+	companies []fleetCompany
+	vehicles  []fleetVehicle
+	reports   []fleetReport
+}
+
+type fleetCompany struct{ biin, name string }
+
+type fleetVehicle struct {
+	company                    int
+	guid, vin, plate, contract string
+	typ                        int // index into benchTypes
+}
+
+type fleetReport struct {
+	vehicle        int
+	refKey, number string
+	status         int
+	start, finish  time.Time
+	reason         string
+}
+
+// newFleet builds companies (the first with vehicles vehicles and reports reports; each other one with
+// otherVehicles), total reports in all. Statuses 1/2/3/4 at 10/10/70/10 % by a hash of the number, start
+// dates spread over the last two years, as bench/seed.go does.
+func newFleet(companies, vehicles, otherVehicles, reports, total int) *fleet {
+	f := &fleet{now: time.Now().UTC().Truncate(time.Second)}
+	for i := range companies {
+		f.companies = append(f.companies, fleetCompany{biin: benchBIIN(i), name: fmt.Sprintf("Бенч Лизинг %03d ТОО", i)})
+	}
+	addVehicles := func(company, n int) (first int) {
+		first = len(f.vehicles)
+		for range n {
+			g := len(f.vehicles)
+			f.vehicles = append(f.vehicles, fleetVehicle{
+				company: company, guid: fmt.Sprintf("%08d-0000-4000-8000-%012d", company, g), vin: fmt.Sprintf("XWB%014d", g),
+				plate:    fmt.Sprintf("%03d%c%c%c02", g%1000, 'A'+g%26, 'A'+(g/26)%26, 'A'+(g/676)%26),
+				contract: fmt.Sprintf("№%d/24 (ДЛ)", g%700), typ: g % len(benchTypes),
+			})
+		}
+		return first
+	}
+	addVehicles(0, vehicles)
+	for c := 1; c < companies; c++ {
+		addVehicles(c, otherVehicles)
+	}
+	others := len(f.vehicles) - vehicles
+	for g := range total {
+		var v int
+		if g < reports {
+			v = g % vehicles
+		} else {
+			v = vehicles + (g-reports)%max(1, others)
+		}
+		h := (uint64(g) * 2654435761 >> 7) % 10
+		status, reason := 3, ""
+		switch h {
+		case 0:
+			status = 1
+		case 1:
+			status = 2
+		case 9:
+			status, reason = 4, "Не виден VIN-код"
+		}
+		start := f.now.Add(-time.Duration((int64(g)*40503)%(730*86400)) * time.Second)
+		f.reports = append(f.reports, fleetReport{
+			vehicle: v, refKey: fmt.Sprintf("00000000-0000-4000-9000-%012d", g), number: fmt.Sprintf("ОС-%08d", g),
+			status: status, start: start, finish: start.Add(10 * 24 * time.Hour), reason: reason,
+		})
+	}
+	return f
+}
+
+// waiting returns the big company's reports still waiting for a video (status 1), newest last.
+func (f *fleet) waiting(n int) []int {
+	var out []int
+	for i, r := range f.reports {
+		if f.vehicles[r.vehicle].company == 0 && r.status == 1 {
+			out = append(out, i)
+			if len(out) == n {
+				break
+			}
+		}
+	}
+	return out
+}
+
+// batch gathers rows into multi-row INSERTs of up to 500 rows.
+type batch struct {
+	tx    *sql.Tx
+	head  string
+	width int
+	style string // "?" (SQLite) or "$" (numbered, both drivers)
+	args  []any
+	rows  int
+}
+
+func newBatch(tx *sql.Tx, head string, width int, style string) *batch {
+	return &batch{tx: tx, head: head, width: width, style: style}
+}
+
+func (b *batch) add(values ...any) error {
+	if len(values) != b.width {
+		return fmt.Errorf("batch: %d values for %d columns", len(values), b.width)
+	}
+	b.args = append(b.args, values...)
+	b.rows++
+	if b.rows == 500 {
+		return b.flush()
+	}
+	return nil
+}
+
+func (b *batch) flush() error {
+	if b.rows == 0 {
+		return nil
+	}
+	var q strings.Builder
+	q.WriteString(b.head)
+	n := 0
+	for r := range b.rows {
+		if r > 0 {
+			q.WriteByte(',')
+		}
+		q.WriteByte('(')
+		for c := range b.width {
+			if c > 0 {
+				q.WriteByte(',')
+			}
+			n++
+			if b.style == "?" {
+				q.WriteByte('?')
+			} else {
+				fmt.Fprintf(&q, "$%d", n)
+			}
+		}
+		q.WriteByte(')')
+	}
+	_, err := b.tx.Exec(q.String(), b.args...)
+	b.args, b.rows = b.args[:0], 0
+	return err
+}
+
+// The vehicle types every seeded fleet uses (as bench/seed.go).
+var benchTypes = []map[string]any{
+	{"ref_key": "b71e9ff8-1664-11ea-8dad-1831bf7dd029", "title": "Легковой автомобиль",
+		"instructions": []string{"Сфотографировать лобовое стекло", "Сфотографировать ВИН код", "Сфотографировать пробег"}},
+	{"ref_key": "b71ea040-1664-11ea-8dad-1831bf7dd029", "title": "Пассажирский транспорт",
+		"instructions": []string{"Сфотографировать салон", "Сфотографировать шины"}},
+	{"ref_key": "b71ea01f-1664-11ea-8dad-1831bf7dd029", "title": "Грузовой автомобиль", "instructions": []string{}},
+}
+
+// benchBIIN returns the i-th of a series of valid 12-digit BINs (as bench/seed.go).
+func benchBIIN(i int) string {
+	for n := 990100000000 + i*10; ; n++ {
+		s := fmt.Sprintf("%012d", n)[:11]
+		if d, ok := biinCheckDigit(s); ok {
+			return s + string(rune('0'+d))
+		}
+	}
+}
+
+func biinCheckDigit(first11 string) (int, bool) {
+	sum := 0
+	for i := range 11 {
+		sum += (i + 1) * int(first11[i]-'0')
+	}
+	if sum%11 != 10 {
+		return sum % 11, true
+	}
+	weights := [11]int{3, 4, 5, 6, 7, 8, 9, 10, 11, 1, 2}
+	sum = 0
+	for i := range 11 {
+		sum += weights[i] * int(first11[i]-'0')
+	}
+	return sum % 11, sum%11 != 10
+}
