@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -51,6 +52,16 @@ type fleetEntry struct {
 type caches struct {
 	answers *lru.Cache[answerKey, cachedAnswer]
 	fleet   *lru.Cache[int64, fleetEntry]
+	// One build per key and version at a time: after a write, every request in flight for the same
+	// list would otherwise rebuild the same answer at once (rebuilds were 41 % of the CPU under 1C
+	// writes, and JSON and gzip of the copies another 28 %).
+	answerFlights flights[versionedKey[answerKey], cachedAnswer]
+	fleetFlights  flights[versionedKey[int64], fleetBlocks]
+}
+
+type versionedKey[K comparable] struct {
+	key     K
+	version int64
 }
 
 func newCaches() caches {
@@ -62,7 +73,54 @@ func newCaches() caches {
 	if err != nil {
 		panic(err)
 	}
-	return caches{answers: answers, fleet: fleet}
+	return caches{answers: answers, fleet: fleet,
+		answerFlights: flights[versionedKey[answerKey], cachedAnswer]{calls: map[versionedKey[answerKey]]*flight[cachedAnswer]{}},
+		fleetFlights:  flights[versionedKey[int64], fleetBlocks]{calls: map[versionedKey[int64]]*flight[fleetBlocks]{}}}
+}
+
+// flights runs one call per key at a time; callers of a key already running wait for its result.
+type flights[K comparable, V any] struct {
+	mu    sync.Mutex
+	calls map[K]*flight[V]
+}
+
+type flight[V any] struct {
+	done    chan struct{}
+	waiters int // callers waiting for this one, under flights.mu
+	v       V
+	err     error
+}
+
+// do returns fn's result for key, calling fn unless a call for key is running, in which case it waits for
+// that one (or for ctx). A waiter whose leader failed calls fn itself: the leader's context may have
+// ended (its client went away) while the waiter's has not.
+func (f *flights[K, V]) do(ctx context.Context, key K, fn func() (V, error)) (V, error) {
+	f.mu.Lock()
+	if c, ok := f.calls[key]; ok {
+		c.waiters++
+		f.mu.Unlock()
+		select {
+		case <-c.done:
+			if c.err == nil {
+				return c.v, nil
+			}
+			return fn()
+		case <-ctx.Done():
+			var zero V
+			return zero, ctx.Err()
+		}
+	}
+	c := &flight[V]{done: make(chan struct{})}
+	f.calls[key] = c
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		delete(f.calls, key)
+		f.mu.Unlock()
+		close(c.done)
+	}()
+	c.v, c.err = fn()
+	return c.v, c.err
 }
 
 // fresh tells whether an entry built at version and time may still be served.
@@ -84,13 +142,18 @@ func (s *Service) cached(ctx context.Context, p auth.Principal, key answerKey, b
 	if c, ok := s.cache.answers.Get(key); ok && s.fresh(c.version, c.built, version) {
 		return c, nil
 	}
-	c, err := build(version)
-	if err != nil {
-		return cachedAnswer{}, err
-	}
-	c.version, c.built = version, s.now()
-	s.cache.answers.Add(key, c)
-	return c, nil
+	return s.cache.answerFlights.do(ctx, versionedKey[answerKey]{key, version}, func() (cachedAnswer, error) {
+		if c, ok := s.cache.answers.Get(key); ok && s.fresh(c.version, c.built, version) {
+			return c, nil // built by the flight that ended just before this one began
+		}
+		c, err := build(version)
+		if err != nil {
+			return cachedAnswer{}, err
+		}
+		c.version, c.built = version, s.now()
+		s.cache.answers.Add(key, c)
+		return c, nil
+	})
 }
 
 // prepared is an entry holding v as a ready answer, for cached's build functions.
@@ -128,15 +191,20 @@ func (s *Service) fleetOf(ctx context.Context, p auth.Principal, version int64) 
 	if e, ok := s.cache.fleet.Get(p.CompanyID); ok && s.fresh(e.version, e.built, version) {
 		return e.blocks, nil
 	}
-	types, _, err := s.store.types(ctx, p.CompanyID, 0)
-	if err != nil {
-		return fleetBlocks{}, err
-	}
-	filter, err := s.filterBlock(ctx, p)
-	if err != nil {
-		return fleetBlocks{}, err
-	}
-	b := fleetBlocks{types: types, filter: filter}
-	s.cache.fleet.Add(p.CompanyID, fleetEntry{version: version, built: s.now(), blocks: b})
-	return b, nil
+	return s.cache.fleetFlights.do(ctx, versionedKey[int64]{p.CompanyID, version}, func() (fleetBlocks, error) {
+		if e, ok := s.cache.fleet.Get(p.CompanyID); ok && s.fresh(e.version, e.built, version) {
+			return e.blocks, nil
+		}
+		types, _, err := s.store.types(ctx, p.CompanyID, 0)
+		if err != nil {
+			return fleetBlocks{}, err
+		}
+		filter, err := s.filterBlock(ctx, p)
+		if err != nil {
+			return fleetBlocks{}, err
+		}
+		b := fleetBlocks{types: types, filter: filter}
+		s.cache.fleet.Add(p.CompanyID, fleetEntry{version: version, built: s.now(), blocks: b})
+		return b, nil
+	})
 }
