@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -159,7 +160,17 @@ const pbTime = "2006-01-02 15:04:05.000Z"
 
 // pbLoad inserts the fleet into PocketBase's tables in one transaction.
 func pbLoad(db *sql.DB, f *fleet) error {
-	tx, err := db.Begin()
+	ctx := context.Background()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	// A big page cache for the random index inserts, as for the service (svc.seedSQL).
+	if _, err := conn.ExecContext(ctx, `PRAGMA cache_size = -262144`); err != nil {
+		return err
+	}
+	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
@@ -198,6 +209,6 @@ func pbLoad(db *sql.DB, f *fleet) error {
 	if err := tx.Commit(); err != nil {
 		return err
 	}
-	_, err = db.Exec("ANALYZE")
+	_, err = conn.ExecContext(ctx, "ANALYZE")
 	return err
 }
