@@ -60,6 +60,16 @@ type Dashboard struct {
 	Reports   json.RawMessage
 	Info      json.RawMessage
 	Filter    json.RawMessage
+	// Blocks, when not nil, is `,"reports":…,"info":…,"filter":…` of the three above as one fragment,
+	// compressed once for every answer that carries it.
+	Blocks *Fragment
+}
+
+// Fragment is a piece of an answer's JSON with its raw DEFLATE form, which ends on a byte boundary
+// without a final block (a sync flush), so that an answer embedding it can be sent gzip-encoded by
+// compressing only what surrounds it (httpx.Deflate, httpx.OKSpliced). Never modify it.
+type Fragment struct {
+	JSON, Deflated []byte
 }
 
 // Overview fills the login answer's blocks (the reports feature provides it to auth).

@@ -9,6 +9,7 @@ import (
 
 	lru "github.com/hashicorp/golang-lru/v2"
 
+	inspections "github.com/forteleasing/inspections"
 	"github.com/forteleasing/inspections/auth"
 	"github.com/forteleasing/inspections/internal/httpx"
 )
@@ -37,8 +38,9 @@ type answerKey struct {
 type cachedAnswer struct {
 	version int64
 	built   time.Time
-	answer  *httpx.Prepared   // the whole answer, ready to send
-	parts   []json.RawMessage // or its blocks, for the login answer
+	answer  *httpx.Prepared       // the whole answer, ready to send
+	parts   []json.RawMessage     // or its blocks, for the login answer
+	spliced *inspections.Fragment // and those blocks as one fragment of that answer, with its DEFLATE form
 }
 
 type fleetEntry struct {

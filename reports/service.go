@@ -253,12 +253,22 @@ func (s *Service) Overview(ctx context.Context, p auth.Principal) (inspections.D
 		if err != nil {
 			return cachedAnswer{}, err
 		}
-		return encodedParts(g.Reports, g.Info, g.Filter)
+		c, err := encodedParts(g.Reports, g.Info, g.Filter)
+		if err != nil {
+			return cachedAnswer{}, err
+		}
+		frag := make([]byte, 0, len(c.parts[0])+len(c.parts[1])+len(c.parts[2])+32)
+		for i, key := range []string{"reports", "info", "filter"} {
+			frag = append(append(append(frag, `,"`...), key...), `":`...)
+			frag = append(frag, c.parts[i]...)
+		}
+		c.spliced, err = httpx.Deflate(frag)
+		return c, err
 	})
 	if err != nil {
 		return inspections.Dashboard{}, err
 	}
-	d := inspections.Dashboard{Reports: c.parts[0], Info: c.parts[1], Filter: c.parts[2]}
+	d := inspections.Dashboard{Reports: c.parts[0], Info: c.parts[1], Filter: c.parts[2], Blocks: c.spliced}
 	if p.IsDirector() && s.employees != nil {
 		if d.Employees, err = s.employees.Employees(ctx, p.CompanyID); err != nil {
 			return inspections.Dashboard{}, err

@@ -5,6 +5,7 @@ package apptest
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -175,8 +176,19 @@ func (a *App) Do(method, path string, body io.Reader, headers ...string) Answer 
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
 	ans := Answer{Code: resp.StatusCode, Raw: raw, Header: resp.Header}
+	plain := raw
+	if resp.Header.Get("Content-Encoding") == "gzip" { // Raw keeps what was sent; Body is decoded
+		zr, err := gzip.NewReader(bytes.NewReader(raw))
+		if err != nil {
+			a.T.Fatalf("%s %s: bad gzip: %v", method, path, err)
+		}
+		zr.Multistream(false) // one member, as strict decoders (Okio's GzipSource) want
+		if plain, err = io.ReadAll(zr); err != nil {
+			a.T.Fatalf("%s %s: bad gzip: %v", method, path, err)
+		}
+	}
 	if ct := resp.Header.Get("Content-Type"); len(ct) >= 16 && ct[:16] == "application/json" && method != http.MethodHead {
-		if err := json.Unmarshal(raw, &ans.Body); err != nil {
+		if err := json.Unmarshal(plain, &ans.Body); err != nil {
 			a.T.Fatalf("%s %s: bad JSON %s", method, path, raw)
 		}
 		if c, _ := ans.Data()["code"].(float64); int(c) != resp.StatusCode {

@@ -58,8 +58,7 @@ func Respond(c *fiber.Ctx, status int, message string, payload any) error {
 	if err != nil {
 		return err
 	}
-	c.Status(status).Set(fiber.HeaderContentType, fiber.MIMEApplicationJSONCharsetUTF8)
-	return c.Send(body)
+	return sendJSON(c, status, body)
 }
 
 // OKEncoded is OK for a payload already encoded as a JSON object: it is spliced in as it is, not
@@ -69,8 +68,7 @@ func OKEncoded(c *fiber.Ctx, object []byte) error {
 	if err != nil {
 		return err
 	}
-	c.Status(fiber.StatusOK).Set(fiber.HeaderContentType, fiber.MIMEApplicationJSONCharsetUTF8)
-	return c.Send(body)
+	return sendJSON(c, fiber.StatusOK, body)
 }
 
 // Prepared is a 200 answer built once and sent many times (a cached list): the whole envelope, and
