@@ -216,7 +216,7 @@ const sessionColumns = `s.id, s.user_id, s.company_id, s.device_uuid, u.role, u.
 // liveSession loads a session only while it, its user and its company are all active.
 func (s *Store) liveSession(ctx context.Context, sessionID, userID int64) (session, error) {
 	var ss session
-	err := s.db.GetContext(ctx, &ss, `SELECT `+sessionColumns+`, (SELECT value FROM change_counter WHERE id = 1) AS change_counter
+	err := s.db.GetPrepared(ctx, &ss, `SELECT `+sessionColumns+`, (SELECT value FROM change_counter WHERE id = 1) AS change_counter
 		FROM sessions s JOIN users u ON u.id = s.user_id JOIN companies c ON c.id = s.company_id
 		WHERE s.id = $1 AND s.user_id = $2 AND s.revoked_at IS NULL AND u.active AND c.active`, sessionID, userID)
 	if database.IsNoRows(err) {
@@ -295,7 +295,7 @@ func (s *Store) childToken(ctx context.Context, parentID int64) (refreshRow, err
 
 func (s *Store) refreshWhere(ctx context.Context, column string, id int64) (refreshRow, error) {
 	var r refreshRow
-	err := s.db.GetContext(ctx, &r, `SELECT id, session_id, secret_hash, issued_at, expires_at, rotated_at
+	err := s.db.GetPrepared(ctx, &r, `SELECT id, session_id, secret_hash, issued_at, expires_at, rotated_at
 		FROM refresh_tokens WHERE `+column+` = $1`, id)
 	if database.IsNoRows(err) {
 		return refreshRow{}, errNoRefresh
@@ -308,7 +308,11 @@ var errNoRefresh = errors.New("auth: refresh token unknown")
 // rotate marks parent rotated and stores its child; false when another request rotated it first.
 func (s *Store) rotate(ctx context.Context, parent refreshRow, childHash string, now, expires time.Time) (childID int64, won bool, err error) {
 	err = s.db.InTx(ctx, func(tx *sqlx.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET rotated_at = $2 WHERE id = $1 AND rotated_at IS NULL`, parent.ID, now)
+		mark, err := s.db.TxPrepared(ctx, tx, `UPDATE refresh_tokens SET rotated_at = $2 WHERE id = $1 AND rotated_at IS NULL`)
+		if err != nil {
+			return err
+		}
+		res, err := mark.ExecContext(ctx, parent.ID, now)
 		if err != nil {
 			return err
 		}
@@ -316,9 +320,13 @@ func (s *Store) rotate(ctx context.Context, parent refreshRow, childHash string,
 			return err
 		}
 		won = true
-		return tx.QueryRowxContext(ctx, `
+		child, err := s.db.TxPrepared(ctx, tx, `
 			INSERT INTO refresh_tokens (session_id, parent_id, secret_hash, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5)
-			RETURNING id`, parent.SessionID, parent.ID, childHash, now, expires).Scan(&childID)
+			RETURNING id`)
+		if err != nil {
+			return err
+		}
+		return child.QueryRowxContext(ctx, parent.SessionID, parent.ID, childHash, now, expires).Scan(&childID)
 	})
 	if err != nil && database.IsUniqueViolation(err) {
 		return 0, false, nil

@@ -34,7 +34,7 @@ func NewStore(db *database.DB, now func() time.Time) *Store {
 // List returns the company's active employees, newest first.
 func (s *Store) List(ctx context.Context, companyID int64) ([]Employee, error) {
 	out := []Employee{}
-	err := s.db.SelectContext(ctx, &out, `
+	err := s.db.SelectPrepared(ctx, &out, `
 		SELECT id, first_name, mobile FROM users
 		WHERE company_id = $1 AND role = 2 AND active ORDER BY id DESC LIMIT $2`, companyID, MaxList)
 	return out, err

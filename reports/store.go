@@ -89,7 +89,7 @@ const reportJoins = `FROM reports r JOIN vehicles v ON v.id = r.vehicle_id JOIN 
 // the value stays.
 func (s *Store) listsVersion(ctx context.Context) (int64, error) {
 	var v int64
-	err := s.db.GetContext(ctx, &v, `SELECT value FROM change_counter WHERE id = 1`)
+	err := s.db.GetPrepared(ctx, &v, `SELECT value FROM change_counter WHERE id = 1`)
 	return v, err
 }
 

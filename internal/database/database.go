@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -34,6 +35,74 @@ const (
 type DB struct {
 	*sqlx.DB
 	Dialect string
+	stmts   sync.Map // query → *sqlx.Stmt, see Prepared
+}
+
+// Prepared returns query as a statement prepared on the pool and kept for the handle's life:
+// database/sql prepares it once on each connection that runs it and reuses it from then on. Without it
+// modernc's SQLite parses and plans every statement on every call — 30 % of a refresh's CPU against
+// 14.5 % running them. On PostgreSQL it is the same as pgx's own per-connection statement cache (the
+// default exec mode of its database/sql driver), which the plain calls use. For the hot statements.
+func (db *DB) Prepared(ctx context.Context, query string) (*sqlx.Stmt, error) {
+	if st, ok := db.stmts.Load(query); ok {
+		return st.(*sqlx.Stmt), nil
+	}
+	st, err := db.PreparexContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := db.stmts.LoadOrStore(query, st); loaded {
+		st.Close()
+		return prev.(*sqlx.Stmt), nil
+	}
+	return st, nil
+}
+
+// GetPrepared is GetContext through the statement cache (Prepared).
+func (db *DB) GetPrepared(ctx context.Context, dest any, query string, args ...any) error {
+	st, err := db.Prepared(ctx, query)
+	if err != nil {
+		return err
+	}
+	return st.GetContext(ctx, dest, args...)
+}
+
+// SelectPrepared is SelectContext through the statement cache (Prepared).
+func (db *DB) SelectPrepared(ctx context.Context, dest any, query string, args ...any) error {
+	st, err := db.Prepared(ctx, query)
+	if err != nil {
+		return err
+	}
+	return st.SelectContext(ctx, dest, args...)
+}
+
+// ExecPrepared is ExecContext through the statement cache (Prepared).
+func (db *DB) ExecPrepared(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	st, err := db.Prepared(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+// TxPrepared is query's cached statement bound to tx (database/sql reuses the one already prepared on
+// the transaction's connection); it is closed with the transaction.
+func (db *DB) TxPrepared(ctx context.Context, tx *sqlx.Tx, query string) (*sqlx.Stmt, error) {
+	st, err := db.Prepared(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return tx.StmtxContext(ctx, st), nil
+}
+
+// Close closes the cached statements and the pool.
+func (db *DB) Close() error {
+	db.stmts.Range(func(k, v any) bool {
+		v.(*sqlx.Stmt).Close()
+		db.stmts.Delete(k)
+		return true
+	})
+	return db.DB.Close()
 }
 
 // Open connects to rawURL: sqlite://PATH (":memory:" is not supported: use a temp file) or postgres://….
