@@ -13,6 +13,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"regexp"
@@ -32,7 +33,7 @@ type options struct {
 	duration, warmup                            time.Duration
 	companies, vehicles, otherVehicles, reports int
 	total                                       int
-	pgURL, s3URL, bin, pprofDir, skip           string
+	pgURL, s3URL, bin, pprofDir, skip, cache    string
 	keep                                        bool
 }
 
@@ -89,6 +90,7 @@ func parse(args []string) options {
 	fs.StringVar(&o.pprofDir, "pprof", "", "save a CPU profile of the service over its first round of each target into this directory")
 	fs.StringVar(&o.skip, "skip", "", "leave out targets: comma-separated of refresh, pg, general, vehicle, writer, upload")
 	fs.BoolVar(&o.keep, "keep", false, "keep the working directory, database and buckets")
+	fs.StringVar(&o.cache, "cache", "", "keep the seeded SQLite data of both sides here and start from it next time (seeding 200,000 reports twice takes minutes)")
 	_ = fs.Parse(args)
 	for _, s := range strings.Split(*conns, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -191,11 +193,27 @@ func run(ctx context.Context, o options) error {
 	// PocketBase: set up (schema, data, users), then serve.
 	pbDir := filepath.Join(dir, "pb_data")
 	logf("PocketBase v0.36.8: collections and %d reports…", len(f.reports))
-	setupArgs := append([]string{"pbsetup", pbDir, pbS3}, os.Args[1:]...)
-	if p, err := startProc(self, setupArgs, nil, filepath.Join(dir, "pbsetup.log")); err != nil {
-		return err
-	} else if <-p.done; p.err != nil {
-		return fmt.Errorf("pocketbase setup: %v\n%s", p.err, tail(p.log))
+	var cacheDir string
+	if o.cache != "" {
+		cacheDir = filepath.Join(o.cache, fmt.Sprintf("c%d-v%d-o%d-r%d-t%d", o.companies, o.vehicles, o.otherVehicles, o.reports, o.total))
+	}
+	if cacheDir != "" && exists(filepath.Join(cacheDir, "pb_data")) {
+		logf("PocketBase: data from %s", cacheDir)
+		if err := copyTree(filepath.Join(cacheDir, "pb_data"), pbDir); err != nil {
+			return err
+		}
+	} else {
+		setupArgs := append([]string{"pbsetup", pbDir, pbS3}, os.Args[1:]...)
+		if p, err := startProc(self, setupArgs, nil, filepath.Join(dir, "pbsetup.log")); err != nil {
+			return err
+		} else if <-p.done; p.err != nil {
+			return fmt.Errorf("pocketbase setup: %v\n%s", p.err, tail(p.log))
+		}
+		if cacheDir != "" {
+			if err := copyTree(pbDir, filepath.Join(cacheDir, "pb_data")); err != nil {
+				return err
+			}
+		}
 	}
 	port, err := freePort()
 	if err != nil {
@@ -214,14 +232,28 @@ func run(ctx context.Context, o options) error {
 
 	// The service on SQLite, and on PostgreSQL for the refresh.
 	sqDir := filepath.Join(dir, "svc-sqlite")
-	ours, err := startService(ctx, "service (SQLite)", bin, sqDir, "sqlite://"+filepath.Join(sqDir, "data", "fl.db"), ourS3, uploadSize)
+	sqFile := filepath.Join(sqDir, "data", "fl.db")
+	cached := cacheDir != "" && exists(filepath.Join(cacheDir, "fl.db"))
+	if cached {
+		logf("service on SQLite: data from %s (its migrations run on it at start)", cacheDir)
+		if err := copyTree(filepath.Join(cacheDir, "fl.db"), sqFile); err != nil {
+			return err
+		}
+	}
+	ours, err := startService(ctx, "service (SQLite)", bin, sqDir, "sqlite://"+sqFile, ourS3, uploadSize)
 	if err != nil {
 		return err
 	}
 	closers = append(closers, func() { _ = ours.p.stop() })
-	logf("service on SQLite: seeding %d reports…", len(f.reports))
-	if err := ours.seed(ctx, f); err != nil {
-		return fmt.Errorf("seed the service: %w", err)
+	if !cached {
+		logf("service on SQLite: seeding %d reports…", len(f.reports))
+		keep := ""
+		if cacheDir != "" {
+			keep = filepath.Join(cacheDir, "fl.db")
+		}
+		if err := ours.seed(ctx, f, keep); err != nil {
+			return fmt.Errorf("seed the service: %w", err)
+		}
 	}
 	var oursPG *svc
 	if !o.skipped("pg") && !o.skipped("refresh") && o.pgURL != "" {
@@ -238,7 +270,7 @@ func run(ctx context.Context, o options) error {
 		}
 		closers = append(closers, func() { _ = oursPG.p.stop() })
 		logf("service on PostgreSQL: seeding %d reports…", len(f.reports))
-		if err := oursPG.seed(ctx, f); err != nil {
+		if err := oursPG.seed(ctx, f, ""); err != nil {
 			return fmt.Errorf("seed the service on PostgreSQL: %w", err)
 		}
 	}
@@ -409,6 +441,19 @@ func chainCall(client *http.Client, url, scheme string, tokens []string, field *
 		}
 		return err
 	}
+}
+
+func exists(path string) bool { _, err := os.Stat(path); return err == nil }
+
+// copyTree copies a file or a directory (cp -a), creating dst's parent.
+func copyTree(src, dst string) error {
+	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+		return err
+	}
+	if out, err := exec.Command("cp", "-a", src, dst).CombinedOutput(); err != nil {
+		return fmt.Errorf("cp -a %s %s: %v %s", src, dst, err, out)
+	}
+	return nil
 }
 
 func repoRoot() (string, error) {

@@ -175,6 +175,10 @@ func pbLoad(db *sql.DB, f *fleet) error {
 		return err
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit
+	rebuild, err := withoutIndexes(tx, "companies", "vehicles", "reports")
+	if err != nil {
+		return err
+	}
 	now := f.now.UTC().Format(pbTime)
 	b := newBatch(tx, "INSERT INTO companies (id, biin, name, created, updated) VALUES ", 5, "?")
 	for i, c := range f.companies {
@@ -204,6 +208,9 @@ func pbLoad(db *sql.DB, f *fleet) error {
 		}
 	}
 	if err := b.flush(); err != nil {
+		return err
+	}
+	if err := rebuild(); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {

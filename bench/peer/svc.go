@@ -88,11 +88,12 @@ func startService(ctx context.Context, name, bin, dir, dbURL, s3URL string, uplo
 // reports with multi-row INSERTs straight into the service's database (200,000 1C upserts would take long).
 // On SQLite the service is stopped meanwhile (its background jobs' writes would make every batch wait for
 // the lock) and started again afterwards.
-func (s *svc) seed(ctx context.Context, f *fleet) error {
+// keep, on SQLite, is where to copy the seeded database file for -cache ("" for none).
+func (s *svc) seed(ctx context.Context, f *fleet, keep string) error {
 	if err := s.seedAPI(ctx, f); err != nil {
 		return err
 	}
-	sqlite := strings.HasPrefix(s.dbURL, "sqlite://")
+	path, sqlite := strings.CutPrefix(s.dbURL, "sqlite://")
 	if sqlite {
 		if err := s.p.stop(); err != nil {
 			return err
@@ -101,10 +102,15 @@ func (s *svc) seed(ctx context.Context, f *fleet) error {
 	if err := s.seedSQL(ctx, f); err != nil {
 		return err
 	}
-	if sqlite {
-		return s.start(ctx)
+	if !sqlite {
+		return nil
 	}
-	return nil
+	if keep != "" {
+		if err := copyTree(path, keep); err != nil {
+			return err
+		}
+	}
+	return s.start(ctx)
 }
 
 func (s *svc) seedAPI(ctx context.Context, f *fleet) error {
@@ -188,6 +194,12 @@ func (s *svc) seedSQL(ctx context.Context, f *fleet) error {
 	if tx, err = db.BeginTx(ctx, nil); err != nil {
 		return err
 	}
+	rebuild := func() error { return nil }
+	if driver == "sqlite" {
+		if rebuild, err = withoutIndexes(tx, "reports"); err != nil {
+			return err
+		}
+	}
 	b = newBatch(tx, `INSERT INTO reports (ref_key, company_id, vehicle_id, report_number, contract_number, date_start, date_finish,
 		status_code, reject_reason, data_version, created_at, updated_at, change_seq) VALUES `, 13, "$")
 	for i, r := range f.reports {
@@ -199,6 +211,9 @@ func (s *svc) seedSQL(ctx context.Context, f *fleet) error {
 	}
 	if err := b.flush(); err != nil {
 		return fmt.Errorf("insert reports: %w", err)
+	}
+	if err := rebuild(); err != nil {
+		return err
 	}
 	// Later changes must number after the seeded ones (the 1C feed pages by change_seq).
 	if _, err := tx.ExecContext(ctx, `UPDATE change_counter SET value = (SELECT COALESCE(max(change_seq), 0) FROM reports)`); err != nil {
