@@ -206,17 +206,23 @@ type session struct {
 	BIIN         string `db:"biin"`
 	CompanyName  string `db:"company_name"`
 	CompanyEmail string `db:"company_email"`
-	// ChangeCounter is read with the access check (liveSession) only; see Principal.ChangeCounter.
-	ChangeCounter int64 `db:"change_counter"`
+	// The lists' versions are read with the access check (liveSession) only; see Principal.ListsVersion.
+	ListsVersion int64 `db:"lists_version"`
+	FleetVersion int64 `db:"fleet_version"`
 }
 
 const sessionColumns = `s.id, s.user_id, s.company_id, s.device_uuid, u.role, u.first_name, u.last_name, u.patronic_name,
 	u.mobile, c.biin, c.name AS company_name, c.email AS company_email`
 
+// listsVersions reads the company's report-list versions (migration 00020, owned by reports) with the
+// access check, so the lists' cache needs no query of its own; both are at least 1 (0 means "not read").
+const listsVersions = `COALESCE((SELECT reports + fleet FROM list_versions WHERE company_id = s.company_id), 0) + 1 AS lists_version,
+	COALESCE((SELECT fleet FROM list_versions WHERE company_id = s.company_id), 0) + 1 AS fleet_version`
+
 // liveSession loads a session only while it, its user and its company are all active.
 func (s *Store) liveSession(ctx context.Context, sessionID, userID int64) (session, error) {
 	var ss session
-	err := s.db.GetPrepared(ctx, &ss, `SELECT `+sessionColumns+`, (SELECT value FROM change_counter WHERE id = 1) AS change_counter
+	err := s.db.GetPrepared(ctx, &ss, `SELECT `+sessionColumns+`, `+listsVersions+`
 		FROM sessions s JOIN users u ON u.id = s.user_id JOIN companies c ON c.id = s.company_id
 		WHERE s.id = $1 AND s.user_id = $2 AND s.revoked_at IS NULL AND u.active AND c.active`, sessionID, userID)
 	if database.IsNoRows(err) {

@@ -82,8 +82,11 @@ func (s *Store) upsertVehicleTypes(ctx context.Context, items []VehicleType, now
 	var res Result
 	err := s.db.InTx(ctx, func(tx *sqlx.Tx) error {
 		res = Result{}
-		// Types are part of every report list: a new change number tells the lists' caches.
+		// Types are part of every company's report lists: their caches must rebuild.
 		if _, err := reports.NextChange(ctx, tx); err != nil {
+			return err
+		}
+		if err := reports.BumpEveryFleet(ctx, tx); err != nil {
 			return err
 		}
 		for _, t := range items {
@@ -128,6 +131,7 @@ func (s *Store) upsertVehicles(ctx context.Context, items []Vehicle, now time.Ti
 			return err
 		}
 		var fields apperr.FieldList
+		var touched []int64 // companies whose fleet changed: the vehicles' new and old ones
 		for i, v := range items {
 			var companyID, typeID int64
 			if err := tx.GetContext(ctx, &companyID, `SELECT id FROM companies WHERE biin = $1`, v.BIIN); database.IsNoRows(err) {
@@ -151,6 +155,13 @@ func (s *Store) upsertVehicles(ctx context.Context, items []Vehicle, now time.Ti
 				res.Skipped++
 				continue
 			}
+			if found { // a vehicle moving away changes its old company's lists too
+				var before int64
+				if err := tx.GetContext(ctx, &before, `SELECT company_id FROM vehicles WHERE id = $1`, old.ID); err != nil {
+					return err
+				}
+				touched = append(touched, before)
+			}
 			var id int64
 			if err := tx.QueryRowxContext(ctx, `
 				INSERT INTO vehicles (guid, company_id, vehicle_type_id, vin_code, plate_number, contract_number, contract_date_end,
@@ -168,9 +179,13 @@ func (s *Store) upsertVehicles(ctx context.Context, items []Vehicle, now time.Ti
 			if _, err := tx.ExecContext(ctx, `UPDATE reports SET company_id = $2, change_seq = $3 WHERE vehicle_id = $1 AND company_id <> $2`, id, companyID, seq); err != nil {
 				return err
 			}
+			touched = append(touched, companyID)
 			res.Upserted++
 		}
-		return fields.Err(apperr.Unprocessable, "some items refer to unknown companies or types; nothing was written")
+		if err := fields.Err(apperr.Unprocessable, "some items refer to unknown companies or types; nothing was written"); err != nil {
+			return err
+		}
+		return reports.BumpFleet(ctx, tx, touched...)
 	})
 	return res, err
 }
@@ -182,6 +197,7 @@ func (s *Store) upsertReports(ctx context.Context, items []Report, now time.Time
 	err := s.db.InTx(ctx, func(tx *sqlx.Tx) error {
 		res, tasks = Result{}, nil
 		var fields apperr.FieldList
+		var touched []int64 // companies whose reports changed
 		for i, r := range items {
 			var vehicle struct {
 				ID        int64 `db:"id"`
@@ -199,8 +215,9 @@ func (s *Store) upsertReports(ctx context.Context, items []Report, now time.Time
 				DataVersion  string `db:"data_version"`
 				StatusCode   int    `db:"status_code"`
 				RejectReason string `db:"reject_reason"`
+				CompanyID    int64  `db:"company_id"`
 			}
-			err = tx.GetContext(ctx, &old, `SELECT data_version, status_code, reject_reason FROM reports WHERE ref_key = $1`, r.RefKey)
+			err = tx.GetContext(ctx, &old, `SELECT data_version, status_code, reject_reason, company_id FROM reports WHERE ref_key = $1`, r.RefKey)
 			found := err == nil
 			if err != nil && !database.IsNoRows(err) {
 				return err
@@ -243,9 +260,13 @@ func (s *Store) upsertReports(ctx context.Context, items []Report, now time.Time
 			if !found && status == reports.StatusToSubmit {
 				tasks = append(tasks, NewTask{CompanyID: vehicle.CompanyID, RefKey: r.RefKey, ReportNumber: r.ReportNumber})
 			}
+			touched = append(touched, vehicle.CompanyID, old.CompanyID) // old is 0 for a new report
 			res.Upserted++
 		}
 		if err := fields.Err(apperr.Unprocessable, "some items refer to unknown vehicles; nothing was written"); err != nil {
+			return err
+		}
+		if err := reports.BumpReports(ctx, tx, touched...); err != nil {
 			return err
 		}
 		if len(tasks) == 0 {
@@ -384,6 +405,9 @@ func (s *Store) decide(ctx context.Context, d Decision, now time.Time, also func
 			return err
 		}
 		if err := tx.GetContext(ctx, &res.UploaderID, `SELECT uploader_id FROM uploads WHERE report_id = $1 ORDER BY id DESC LIMIT 1`, id); err != nil && !database.IsNoRows(err) {
+			return err
+		}
+		if err := reports.BumpReports(ctx, tx, res.CompanyID); err != nil {
 			return err
 		}
 		if err := reports.RecordEvent(ctx, tx, id, d.StatusCode, d.RejectReason, "1c", now); err != nil {

@@ -14,12 +14,13 @@ import (
 	"github.com/forteleasing/inspections/internal/httpx"
 )
 
-// The list answers and the fleet blocks inside them are cached against the change counter: every
-// write to a report (1C batch, upload, decision) and every 1C batch of vehicles or vehicle types takes
-// its next number, so an entry built at the current number is current. Reading the counter is one
-// primary-key lookup, where building the general filter answer of a 10,000-vehicle company is the list
-// query, the fleet blocks and ~100 KB of JSON (README, Performance). cacheTTL bounds what the counter
-// does not see: the expiry flag turning on as time passes.
+// The list answers and the fleet blocks inside them are cached against the company's list versions
+// (migration 00010): every write to a report (1C batch, upload, decision) moves its company's, every 1C
+// batch of vehicles those of the companies it touches, and of vehicle types everyone's, so an entry
+// built at the current version is current. Reading the versions is a primary-key lookup (done with the
+// access check), where building the general filter answer of a 10,000-vehicle company is the list
+// query, the fleet blocks and ~100 KB of JSON (README, Performance). cacheTTL bounds what the versions
+// do not see: the expiry flag turning on as time passes.
 
 const (
 	cacheTTL = 5 * time.Second
@@ -130,29 +131,38 @@ func (s *Service) fresh(entryVersion int64, built time.Time, version int64) bool
 	return entryVersion == version && s.now().Sub(built) < cacheTTL
 }
 
-// cached returns the entry for key, building it with build when the cached one is missing or older
-// than the counter. The counter is read before building, so a change racing the build only makes the
-// next request build again.
-func (s *Service) cached(ctx context.Context, p auth.Principal, key answerKey, build func(version int64) (cachedAnswer, error)) (cachedAnswer, error) {
-	version := p.ChangeCounter // read with the access check
-	if version == 0 {
-		var err error
-		if version, err = s.store.listsVersion(ctx); err != nil {
-			return cachedAnswer{}, err
-		}
+// versions are the company's list versions (migration 00010): lists moves with every write to its
+// reports, vehicles or their types, fleet with those to vehicles and types only.
+type versions struct{ lists, fleet int64 }
+
+// versionsOf takes the versions read with the access check, or reads them.
+func (s *Service) versionsOf(ctx context.Context, p auth.Principal) (versions, error) {
+	if p.ListsVersion != 0 {
+		return versions{lists: p.ListsVersion, fleet: p.FleetVersion}, nil
 	}
-	if c, ok := s.cache.answers.Get(key); ok && s.fresh(c.version, c.built, version) {
+	return s.store.listsVersions(ctx, p.CompanyID)
+}
+
+// cached returns the entry for key, building it with build when the cached one is missing or older
+// than the company's lists version. The version is read before building, so a change racing the build
+// only makes the next request build again.
+func (s *Service) cached(ctx context.Context, p auth.Principal, key answerKey, build func(v versions) (cachedAnswer, error)) (cachedAnswer, error) {
+	v, err := s.versionsOf(ctx, p)
+	if err != nil {
+		return cachedAnswer{}, err
+	}
+	if c, ok := s.cache.answers.Get(key); ok && s.fresh(c.version, c.built, v.lists) {
 		return c, nil
 	}
-	return s.cache.answerFlights.do(ctx, versionedKey[answerKey]{key, version}, func() (cachedAnswer, error) {
-		if c, ok := s.cache.answers.Get(key); ok && s.fresh(c.version, c.built, version) {
+	return s.cache.answerFlights.do(ctx, versionedKey[answerKey]{key, v.lists}, func() (cachedAnswer, error) {
+		if c, ok := s.cache.answers.Get(key); ok && s.fresh(c.version, c.built, v.lists) {
 			return c, nil // built by the flight that ended just before this one began
 		}
-		c, err := build(version)
+		c, err := build(v)
 		if err != nil {
 			return cachedAnswer{}, err
 		}
-		c.version, c.built = version, s.now()
+		c.version, c.built = v.lists, s.now()
 		s.cache.answers.Add(key, c)
 		return c, nil
 	})
@@ -187,8 +197,8 @@ func encodedParts(vs ...any) (cachedAnswer, error) {
 	return c, nil
 }
 
-// fleetOf returns the company's types (with instructions) and filter block as of version, from the
-// cache when built at that version. Callers must not modify what they get.
+// fleetOf returns the company's types (with instructions) and filter block as of its fleet version,
+// from the cache when built at that version: a new report does not rebuild them. Callers must not modify what they get.
 func (s *Service) fleetOf(ctx context.Context, p auth.Principal, version int64) (fleetBlocks, error) {
 	if e, ok := s.cache.fleet.Get(p.CompanyID); ok && s.fresh(e.version, e.built, version) {
 		return e.blocks, nil

@@ -2,6 +2,7 @@ package reports
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -21,4 +22,38 @@ func RecordEvent(ctx context.Context, tx *sqlx.Tx, reportID int64, status int, r
 	_, err := tx.ExecContext(ctx, `INSERT INTO report_events (report_id, status_code, reject_reason, actor, created_at)
 		VALUES ($1, $2, $3, $4, $5)`, reportID, status, reason, actor, at)
 	return err
+}
+
+// BumpReports moves the report-list version of each company (migration 00010) inside tx: their cached
+// lists are rebuilt on the next request. Every write to a company's reports calls it.
+func BumpReports(ctx context.Context, tx *sqlx.Tx, companyIDs ...int64) error {
+	return bump(ctx, tx, "reports", companyIDs)
+}
+
+// BumpFleet moves the fleet version of each company (its vehicles, their types): its cached types and
+// filter block, and with them its lists, are rebuilt on the next request.
+func BumpFleet(ctx context.Context, tx *sqlx.Tx, companyIDs ...int64) error {
+	return bump(ctx, tx, "fleet", companyIDs)
+}
+
+// BumpEveryFleet moves the fleet version of every company: a vehicle type shows in all their lists.
+func BumpEveryFleet(ctx context.Context, tx *sqlx.Tx) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO list_versions (company_id, fleet) SELECT id, 1 FROM companies WHERE TRUE
+		ON CONFLICT (company_id) DO UPDATE SET fleet = list_versions.fleet + 1`)
+	return err
+}
+
+func bump(ctx context.Context, tx *sqlx.Tx, column string, companyIDs []int64) error {
+	ids := slices.Clone(companyIDs)
+	slices.Sort(ids) // one order for every transaction: two batches never wait for each other's rows in a cycle
+	for _, id := range slices.Compact(ids) {
+		if id == 0 {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO list_versions (company_id, `+column+`) VALUES ($1, 1)
+			ON CONFLICT (company_id) DO UPDATE SET `+column+` = list_versions.`+column+` + 1`, id); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -85,30 +85,30 @@ func nextOffset[T any](rows []T, page resolvedFilter) ([]T, *int) {
 
 // GeneralPrepared is General ready to send, from the answer cache while the counter stands.
 func (s *Service) GeneralPrepared(ctx context.Context, p auth.Principal, f Filter, page Page) (*httpx.Prepared, error) {
-	c, err := s.cached(ctx, p, answerKey{kind: 'g', companyID: p.CompanyID, filter: f, page: page}, func(version int64) (cachedAnswer, error) {
-		return prepared(s.general(ctx, p, f, page, version))
+	c, err := s.cached(ctx, p, answerKey{kind: 'g', companyID: p.CompanyID, filter: f, page: page}, func(v versions) (cachedAnswer, error) {
+		return prepared(s.general(ctx, p, f, page, v))
 	})
 	return c.answer, err
 }
 
 // ByVehiclePrepared is ByVehicle ready to send, from the answer cache while the counter stands.
 func (s *Service) ByVehiclePrepared(ctx context.Context, p auth.Principal, f Filter, page Page) (*httpx.Prepared, error) {
-	c, err := s.cached(ctx, p, answerKey{kind: 'v', companyID: p.CompanyID, filter: f, page: page}, func(version int64) (cachedAnswer, error) {
-		return prepared(s.byVehicle(ctx, p, f, page, version))
+	c, err := s.cached(ctx, p, answerKey{kind: 'v', companyID: p.CompanyID, filter: f, page: page}, func(v versions) (cachedAnswer, error) {
+		return prepared(s.byVehicle(ctx, p, f, page, v))
 	})
 	return c.answer, err
 }
 
 // General lists the company's reports for the general filter.
 func (s *Service) General(ctx context.Context, p auth.Principal, f Filter, page Page) (GeneralAnswer, error) {
-	version, err := s.store.listsVersion(ctx)
+	v, err := s.versionsOf(ctx, p)
 	if err != nil {
 		return GeneralAnswer{}, err
 	}
-	return s.general(ctx, p, f, page, version)
+	return s.general(ctx, p, f, page, v)
 }
 
-func (s *Service) general(ctx context.Context, p auth.Principal, f Filter, page Page, version int64) (GeneralAnswer, error) {
+func (s *Service) general(ctx context.Context, p auth.Principal, f Filter, page Page, v versions) (GeneralAnswer, error) {
 	rf, err := s.resolve(ctx, p, f, page)
 	if err != nil {
 		return GeneralAnswer{}, err
@@ -118,7 +118,7 @@ func (s *Service) general(ctx context.Context, p auth.Principal, f Filter, page 
 		return GeneralAnswer{}, err
 	}
 	rows, next := nextOffset(rows, rf)
-	fleet, err := s.fleetOf(ctx, p, version)
+	fleet, err := s.fleetOf(ctx, p, v.fleet)
 	if err != nil {
 		return GeneralAnswer{}, err
 	}
@@ -169,14 +169,14 @@ type VehicleAnswer struct {
 
 // ByVehicle lists one row per vehicle with its most important report.
 func (s *Service) ByVehicle(ctx context.Context, p auth.Principal, f Filter, page Page) (VehicleAnswer, error) {
-	version, err := s.store.listsVersion(ctx)
+	v, err := s.versionsOf(ctx, p)
 	if err != nil {
 		return VehicleAnswer{}, err
 	}
-	return s.byVehicle(ctx, p, f, page, version)
+	return s.byVehicle(ctx, p, f, page, v)
 }
 
-func (s *Service) byVehicle(ctx context.Context, p auth.Principal, f Filter, page Page, version int64) (VehicleAnswer, error) {
+func (s *Service) byVehicle(ctx context.Context, p auth.Principal, f Filter, page Page, v versions) (VehicleAnswer, error) {
 	rf, err := s.resolve(ctx, p, f, page)
 	if err != nil {
 		return VehicleAnswer{}, err
@@ -186,7 +186,7 @@ func (s *Service) byVehicle(ctx context.Context, p auth.Principal, f Filter, pag
 		return VehicleAnswer{}, err
 	}
 	rows, next := nextOffset(rows, rf)
-	fleet, err := s.fleetOf(ctx, p, version)
+	fleet, err := s.fleetOf(ctx, p, v.fleet)
 	if err != nil {
 		return VehicleAnswer{}, err
 	}
@@ -248,8 +248,8 @@ func (s *Service) Vehicle(ctx context.Context, p auth.Principal, guid string, pa
 // director the employees. The first three come encoded from the answer cache (json.RawMessage).
 func (s *Service) Overview(ctx context.Context, p auth.Principal) (inspections.Dashboard, error) {
 	page := Page{Limit: DefaultLimit}
-	c, err := s.cached(ctx, p, answerKey{kind: 'o', companyID: p.CompanyID, page: page}, func(version int64) (cachedAnswer, error) {
-		g, err := s.general(ctx, p, Filter{}, page, version)
+	c, err := s.cached(ctx, p, answerKey{kind: 'o', companyID: p.CompanyID, page: page}, func(v versions) (cachedAnswer, error) {
+		g, err := s.general(ctx, p, Filter{}, page, v)
 		if err != nil {
 			return cachedAnswer{}, err
 		}

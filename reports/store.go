@@ -84,13 +84,15 @@ const reportColumns = `r.id, r.ref_key, r.report_number, r.contract_number, r.da
 
 const reportJoins = `FROM reports r JOIN vehicles v ON v.id = r.vehicle_id JOIN vehicle_types t ON t.id = v.vehicle_type_id`
 
-// listsVersion is the change counter (migration 00004): every write to a report, and every 1C batch of
-// vehicles or vehicle types, takes its next number, so an answer built at this value is current while
-// the value stays.
-func (s *Store) listsVersion(ctx context.Context) (int64, error) {
-	var v int64
-	err := s.db.GetPrepared(ctx, &v, `SELECT value FROM change_counter WHERE id = 1`)
-	return v, err
+// listsVersions reads the company's list versions (the access check reads them too: liveSession).
+func (s *Store) listsVersions(ctx context.Context, companyID int64) (versions, error) {
+	var v struct {
+		Lists int64 `db:"lists_version"`
+		Fleet int64 `db:"fleet_version"`
+	}
+	err := s.db.GetPrepared(ctx, &v, `SELECT COALESCE(SUM(reports + fleet), 0) + 1 AS lists_version,
+		COALESCE(SUM(fleet), 0) + 1 AS fleet_version FROM list_versions WHERE company_id = $1`, companyID)
+	return versions{lists: v.Lists, fleet: v.Fleet}, err
 }
 
 // list returns the company's reports, newest date_start first.
@@ -260,6 +262,9 @@ func (s *Store) commitUpload(ctx context.Context, refKey string, u uploadRow, al
 			return errNotUploadable
 		}
 		if err != nil {
+			return err
+		}
+		if err := BumpReports(ctx, tx, u.CompanyID); err != nil {
 			return err
 		}
 		_, err = tx.NamedExecContext(ctx, `
