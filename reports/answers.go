@@ -15,7 +15,7 @@ import (
 )
 
 // The list answers and the fleet blocks inside them are cached against the company's list versions
-// (migration 00010): every write to a report (1C batch, upload, decision) moves its company's, every 1C
+// (migration 00020): every write to a report (1C batch, upload, decision) moves its company's, every 1C
 // batch of vehicles those of the companies it touches, and of vehicle types everyone's, so an entry
 // built at the current version is current. Reading the versions is a primary-key lookup (done with the
 // access check), where building the general filter answer of a 10,000-vehicle company is the list
@@ -131,7 +131,7 @@ func (s *Service) fresh(entryVersion int64, built time.Time, version int64) bool
 	return entryVersion == version && s.now().Sub(built) < cacheTTL
 }
 
-// versions are the company's list versions (migration 00010): lists moves with every write to its
+// versions are the company's list versions (migration 00020): lists moves with every write to its
 // reports, vehicles or their types, fleet with those to vehicles and types only.
 type versions struct{ lists, fleet int64 }
 

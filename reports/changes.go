@@ -24,7 +24,7 @@ func RecordEvent(ctx context.Context, tx *sqlx.Tx, reportID int64, status int, r
 	return err
 }
 
-// BumpReports moves the report-list version of each company (migration 00010) inside tx: their cached
+// BumpReports moves the report-list version of each company (migration 00020) inside tx: their cached
 // lists are rebuilt on the next request. Every write to a company's reports calls it.
 func BumpReports(ctx context.Context, tx *sqlx.Tx, companyIDs ...int64) error {
 	return bump(ctx, tx, "reports", companyIDs)
