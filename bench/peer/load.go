@@ -46,7 +46,7 @@ func drive(clients int, d time.Duration, max int, do func(context.Context) error
 	var started atomic.Int64
 	lats := make([][]time.Duration, clients)
 	errs := make([]int, clients)
-	var firstErr atomic.Value
+	var firstErr atomic.Pointer[error]
 	var wg sync.WaitGroup
 	begin := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), d+time.Minute)
@@ -59,7 +59,7 @@ func drive(clients int, d time.Duration, max int, do func(context.Context) error
 				t := time.Now()
 				if err := do(ctx); err != nil {
 					errs[w]++
-					firstErr.CompareAndSwap(nil, err)
+					firstErr.CompareAndSwap(nil, &err)
 					continue
 				}
 				lats[w] = append(lats[w], time.Since(t))
@@ -74,8 +74,8 @@ func drive(clients int, d time.Duration, max int, do func(context.Context) error
 	for _, e := range errs {
 		s.errs += e
 	}
-	if e, ok := firstErr.Load().(error); ok {
-		s.firstErr = e
+	if e := firstErr.Load(); e != nil {
+		s.firstErr = *e
 	}
 	if len(all) > 0 {
 		s.p50, s.p99 = all[len(all)*50/100], all[len(all)*99/100]
@@ -154,18 +154,22 @@ func refreshCall(ctx context.Context, client *http.Client, url, auth string, fie
 	return string(m[1]), nil
 }
 
-// writer sends one write every interval until stopped, as 1C's upserts would arrive.
+// writer starts one write every interval until stopped, as 1C's upserts would arrive; up to 8 run at
+// once, so that a write slower than the interval (a loaded machine) does not lower the rate.
 type writer struct {
 	stop     chan struct{}
 	done     chan struct{}
 	ok, errs atomic.Int64
-	firstErr atomic.Value
+	firstErr atomic.Pointer[error] // of any type: atomic.Value would panic on a second type
 }
 
 func startWriter(interval time.Duration, write func(ctx context.Context, n int64) error) *writer {
 	w := &writer{stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(w.done)
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		slots := make(chan struct{}, 8)
 		t := time.NewTicker(interval)
 		defer t.Stop()
 		for n := int64(0); ; n++ {
@@ -174,15 +178,26 @@ func startWriter(interval time.Duration, write func(ctx context.Context, n int64
 				return
 			case <-t.C:
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			err := write(ctx, n)
-			cancel()
-			if err != nil {
-				w.errs.Add(1)
-				w.firstErr.CompareAndSwap(nil, err)
-			} else {
-				w.ok.Add(1)
+			select {
+			case slots <- struct{}{}:
+			default:
+				w.errs.Add(1) // 8 writes still running: this one is skipped and counted as failed
+				skipped := fmt.Errorf("8 writes in flight: one skipped")
+				w.firstErr.CompareAndSwap(nil, &skipped)
+				continue
 			}
+			wg.Add(1)
+			go func() {
+				defer func() { <-slots; wg.Done() }()
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				if err := write(ctx, n); err != nil {
+					w.errs.Add(1)
+					w.firstErr.CompareAndSwap(nil, &err)
+				} else {
+					w.ok.Add(1)
+				}
+			}()
 		}
 	}()
 	return w

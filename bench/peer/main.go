@@ -403,8 +403,8 @@ func run(ctx context.Context, o options) error {
 				if w != nil {
 					w.finish()
 					note := fmt.Sprintf("%d", w.ok.Load())
-					if e, ok := w.firstErr.Load().(error); ok {
-						note += fmt.Sprintf(" (%d failed: %v)", w.errs.Load(), e)
+					if e := w.firstErr.Load(); e != nil {
+						note += fmt.Sprintf(" (%d failed: %v)", w.errs.Load(), *e)
 					}
 					s.wrote = append(s.wrote, note)
 				}
