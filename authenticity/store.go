@@ -1,0 +1,190 @@
+package authenticity
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/forteleasing/inspections/internal/database"
+)
+
+// Store holds every query of the analysis. It reads the upload, its report, vehicle and type; it
+// writes only authenticity_checks and the report's change sequence (so 1C's feed shows the verdict).
+type Store struct{ db *database.DB }
+
+func NewStore(db *database.DB) *Store { return &Store{db: db} }
+
+// EnsurePending records a pending analysis of an upload, in the caller's transaction (the upload's).
+func EnsurePending(ctx context.Context, tx sqlx.ExecerContext, uploadID int64, now time.Time) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO authenticity_checks (upload_id, report_id, status, created_at)
+		SELECT u.id, u.report_id, 'pending', $2 FROM uploads u WHERE u.id = $1
+		ON CONFLICT (upload_id) DO NOTHING`, uploadID, now)
+	return err
+}
+
+// upload is what the analysis of one upload starts from.
+type upload struct {
+	ID           int64         `db:"id"`
+	ReportID     int64         `db:"report_id"`
+	VehicleID    int64         `db:"vehicle_id"`
+	ObjectKey    string        `db:"object_key"`
+	Size         int64         `db:"size"`
+	SHA256       string        `db:"sha256"`
+	Lat          float64       `db:"lat"`
+	Lng          float64       `db:"lng"`
+	TimeSent     time.Time     `db:"time_sent"`
+	Odometer     sql.NullInt64 `db:"odometer"`
+	CreatedAt    time.Time     `db:"created_at"`
+	DateStart    time.Time     `db:"date_start"`
+	Instructions string        `db:"instructions"`
+	File         string        `db:"file"`
+	Reasons      string        `db:"reasons"`
+}
+
+func (s *Store) upload(ctx context.Context, uploadID int64) (upload, error) {
+	var u upload
+	err := s.db.GetContext(ctx, &u, `SELECT u.id, u.report_id, r.vehicle_id, u.object_key, u.size, u.sha256, u.lat, u.lng,
+			u.time_sent, u.odometer, u.created_at, r.date_start, t.instructions,
+			COALESCE(a.file, '') AS file, COALESCE(a.reasons, '[]') AS reasons
+		FROM uploads u JOIN reports r ON r.id = u.report_id JOIN vehicles v ON v.id = r.vehicle_id
+		JOIN vehicle_types t ON t.id = v.vehicle_type_id
+		LEFT JOIN authenticity_checks a ON a.upload_id = u.id
+		WHERE u.id = $1`, uploadID)
+	return u, err
+}
+
+func (u upload) instructionCount() int {
+	var steps []json.RawMessage
+	if json.Unmarshal([]byte(u.Instructions), &steps) != nil {
+		return 0
+	}
+	return len(steps)
+}
+
+// duplicates lists the other reports with an upload of the same content.
+func (s *Store) duplicates(ctx context.Context, sha string, reportID int64) ([]string, error) {
+	refs := []string{}
+	err := s.db.SelectContext(ctx, &refs, `SELECT DISTINCT r.ref_key FROM uploads u JOIN reports r ON r.id = u.report_id
+		WHERE u.sha256 = $1 AND u.report_id <> $2 ORDER BY r.ref_key LIMIT 10`, sha, reportID)
+	return refs, err
+}
+
+// priorOdometer is the highest reading sent with an earlier upload of the same vehicle.
+func (s *Store) priorOdometer(ctx context.Context, vehicleID, uploadID int64) (*int64, string, error) {
+	var row struct {
+		Odometer int64  `db:"odometer"`
+		RefKey   string `db:"ref_key"`
+	}
+	err := s.db.GetContext(ctx, &row, `SELECT u.odometer, r.ref_key FROM uploads u JOIN reports r ON r.id = u.report_id
+		WHERE r.vehicle_id = $1 AND u.id < $2 AND u.odometer IS NOT NULL
+		ORDER BY u.odometer DESC, u.id DESC LIMIT 1`, vehicleID, uploadID)
+	if database.IsNoRows(err) {
+		return nil, "", nil
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	return &row.Odometer, row.RefKey, nil
+}
+
+// save stores an evaluation and moves the report's change sequence, so the 1C feed shows it again.
+// It returns the reason codes the previous evaluation already had.
+func (s *Store) save(ctx context.Context, u upload, file File, reasons []Reason, now time.Time) (map[string]bool, error) {
+	fileJSON, err := json.Marshal(file)
+	if err != nil {
+		return nil, err
+	}
+	reasonsJSON, err := json.Marshal(reasons)
+	if err != nil {
+		return nil, err
+	}
+	var before map[string]bool
+	err = s.db.InTx(ctx, func(tx *sqlx.Tx) error {
+		var prev struct {
+			Status  string `db:"status"`
+			Reasons string `db:"reasons"`
+		}
+		err := tx.GetContext(ctx, &prev, `SELECT status, reasons FROM authenticity_checks WHERE upload_id = $1`, u.ID)
+		if database.IsNoRows(err) {
+			// Uploads committed before this feature have no pending row.
+			if err = EnsurePending(ctx, tx, u.ID, now); err == nil {
+				prev.Status, prev.Reasons = "pending", "[]"
+			}
+		}
+		if err != nil {
+			return err
+		}
+		before = map[string]bool{}
+		if prev.Status == "done" {
+			var old []Reason
+			_ = json.Unmarshal([]byte(prev.Reasons), &old)
+			for _, r := range old {
+				before[r.Code] = true
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE authenticity_checks SET status = 'done', verdict = $2, file = $3, reasons = $4,
+			runs = runs + 1, checked_at = $5 WHERE upload_id = $1`,
+			u.ID, string(VerdictOf(reasons)), string(fileJSON), string(reasonsJSON), now); err != nil {
+			return err
+		}
+		seq, err := database.NextChange(ctx, tx)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE reports SET change_seq = $2 WHERE id = $1`, u.ReportID, seq)
+		return err
+	})
+	return before, err
+}
+
+type checkRow struct {
+	ReportID  int64        `db:"report_id"`
+	UploadID  int64        `db:"upload_id"`
+	Status    string       `db:"status"`
+	File      string       `db:"file"`
+	Reasons   string       `db:"reasons"`
+	Runs      int          `db:"runs"`
+	CheckedAt sql.NullTime `db:"checked_at"`
+}
+
+// latest returns the analysis of each report's newest upload, pending when that upload has none yet.
+func (s *Store) latest(ctx context.Context, reportIDs []int64) (map[int64]checkRow, error) {
+	out := map[int64]checkRow{}
+	if len(reportIDs) == 0 {
+		return out, nil
+	}
+	in, args := inList(1, reportIDs)
+	var rows []checkRow
+	err := s.db.SelectContext(ctx, &rows, `SELECT u.report_id, u.id AS upload_id, COALESCE(a.status, 'pending') AS status,
+			COALESCE(a.file, '') AS file, COALESCE(a.reasons, '[]') AS reasons, COALESCE(a.runs, 0) AS runs, a.checked_at
+		FROM uploads u LEFT JOIN authenticity_checks a ON a.upload_id = u.id
+		WHERE u.report_id IN (`+in+`) ORDER BY u.report_id, u.id`, args...)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rows {
+		out[r.ReportID] = r // ordered by upload id: the newest is written last
+	}
+	return out, nil
+}
+
+// runs is how many evaluations an upload's analysis has stored (tests and the benchmark wait on it).
+func (s *Store) runs(ctx context.Context, uploadID int64) (int, error) {
+	var n int
+	err := s.db.GetContext(ctx, &n, `SELECT COALESCE(MAX(runs), 0) FROM authenticity_checks WHERE upload_id = $1`, uploadID)
+	return n, err
+}
+
+func inList(first int, ids []int64) (string, []any) {
+	marks := make([]string, len(ids))
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		marks[i], args[i] = "$"+strconv.Itoa(first+i), id
+	}
+	return strings.Join(marks, ", "), args
+}
