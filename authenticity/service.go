@@ -236,4 +236,6 @@ func (r checkRow) authenticity() Authenticity {
 }
 
 // Runs is how many evaluations of an upload are stored.
-func (s *Service) Runs(ctx context.Context, uploadID int64) (int, error) { return s.store.runs(ctx, uploadID) }
+func (s *Service) Runs(ctx context.Context, uploadID int64) (int, error) {
+	return s.store.runs(ctx, uploadID)
+}
