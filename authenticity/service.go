@@ -13,6 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
 
+	"github.com/forteleasing/inspections"
+	"github.com/forteleasing/inspections/internal/jobs"
 	"github.com/forteleasing/inspections/media"
 	"github.com/forteleasing/inspections/media/mp4meta"
 )
@@ -39,10 +41,12 @@ type Service struct {
 	vin      VINLookup
 	reasons  *prometheus.CounterVec
 	verdicts *prometheus.CounterVec
+	queue    *jobs.Queue
 }
 
-func NewService(store *Store, m media.Store, o Options) *Service {
-	s := &Service{store: store, media: m, cfg: o.Config, log: o.Logger, now: o.Now, vin: o.VIN}
+// NewService registers the analysis's worker on q; q runs it.
+func NewService(store *Store, m media.Store, q *jobs.Queue, o Options) *Service {
+	s := &Service{store: store, media: m, queue: q, cfg: o.Config, log: o.Logger, now: o.Now, vin: o.VIN}
 	if s.cfg.MaxRecordingAge == 0 {
 		s.cfg = DefaultConfig()
 	}
@@ -67,6 +71,7 @@ func NewService(store *Store, m media.Store, o Options) *Service {
 	if o.Registerer != nil {
 		o.Registerer.MustRegister(s.reasons, s.verdicts)
 	}
+	jobs.Add(q, &Worker{S: s})
 	return s
 }
 
@@ -131,7 +136,7 @@ func (s *Service) Analyze(ctx context.Context, uploadID int64, last bool) error 
 		km := u.Odometer.Int64
 		in.Odometer = &km
 	}
-	if in.Duplicates, err = s.store.duplicates(ctx, u.SHA256, u.ReportID); err != nil {
+	if in.Duplicates, err = s.store.duplicates(ctx, u.SHA256, u.ReportID, u.ID); err != nil {
 		return err
 	}
 	if in.PriorOdometer, in.PriorRefKey, err = s.store.priorOdometer(ctx, u.VehicleID, u.ID); err != nil {
@@ -238,4 +243,36 @@ func (r checkRow) authenticity() Authenticity {
 // Runs is how many evaluations of an upload are stored.
 func (s *Service) Runs(ctx context.Context, uploadID int64) (int, error) {
 	return s.store.runs(ctx, uploadID)
+}
+
+// UploadCommitting records the pending analysis and queues its job in the upload's own transaction
+// (inspections.UploadHook): the upload and its analysis commit together or not at all.
+func (s *Service) UploadCommitting(ctx context.Context, tx *sql.Tx, u inspections.Upload) error {
+	if err := EnsurePending(ctx, tx, u.ID, s.now().UTC()); err != nil {
+		return fmt.Errorf("authenticity: record the analysis: %w", err)
+	}
+	if _, err := s.queue.InsertTx(ctx, tx, Args{UploadID: u.ID, Trigger: TriggerUpload}, nil); err != nil {
+		return fmt.Errorf("authenticity: queue the analysis: %w", err)
+	}
+	return nil
+}
+
+// Enqueue queues a re-evaluation (after the VIN check). It never fails the caller: the VIN check is
+// stored already, and a lost re-evaluation leaves the first verdict, without the VIN reasons.
+func (s *Service) Enqueue(ctx context.Context, uploadID int64, trigger string) {
+	if _, err := s.queue.Insert(ctx, Args{UploadID: uploadID, Trigger: trigger}, nil); err != nil {
+		s.log.Warn("authenticity re-evaluation not queued", "upload_id", uploadID, "trigger", trigger, "err", err)
+	}
+}
+
+// VINFactsOf reads what the rules need of a VIN check; nil while it is pending or absent.
+func VINFactsOf(c inspections.VINCheck) *VINFacts {
+	if c.Status == "" || c.Status == inspections.VINPending {
+		return nil
+	}
+	f := &VINFacts{Status: c.Status, VINExpected: c.VINExpected, VINFound: c.VINFound}
+	if b, ok := c.Odometer["is_breaking"].(bool); ok {
+		f.IsBreaking = &b
+	}
+	return f
 }

@@ -66,11 +66,12 @@ func (u upload) instructionCount() int {
 	return len(steps)
 }
 
-// duplicates lists the other reports with an upload of the same content.
-func (s *Store) duplicates(ctx context.Context, sha string, reportID int64) ([]string, error) {
+// duplicates lists the other reports with an earlier upload of the same content: the later upload is
+// the reused one.
+func (s *Store) duplicates(ctx context.Context, sha string, reportID, uploadID int64) ([]string, error) {
 	refs := []string{}
 	err := s.db.SelectContext(ctx, &refs, `SELECT DISTINCT r.ref_key FROM uploads u JOIN reports r ON r.id = u.report_id
-		WHERE u.sha256 = $1 AND u.report_id <> $2 ORDER BY r.ref_key LIMIT 10`, sha, reportID)
+		WHERE u.sha256 = $1 AND u.report_id <> $2 AND u.id < $3 ORDER BY r.ref_key LIMIT 10`, sha, reportID, uploadID)
 	return refs, err
 }
 
@@ -132,8 +133,9 @@ func (s *Store) save(ctx context.Context, u upload, file File, reasons []Reason,
 			u.ID, string(VerdictOf(reasons)), string(fileJSON), string(reasonsJSON), now); err != nil {
 			return err
 		}
-		seq, err := database.NextChange(ctx, tx)
-		if err != nil {
+		// The report change counter (reports.NextChange, not importable here: config imports this package).
+		var seq int64
+		if err := tx.QueryRowxContext(ctx, `UPDATE change_counter SET value = value + 1 WHERE id = 1 RETURNING value`).Scan(&seq); err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE reports SET change_seq = $2 WHERE id = $1`, u.ReportID, seq)

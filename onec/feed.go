@@ -43,7 +43,11 @@ type FeedItem struct {
 	ChangedAt       string                `json:"changed_at"`
 	Upload          *FeedUpload           `json:"upload"`
 	VINCheck        *inspections.VINCheck `json:"vin_check"`
-	History         []HistoryEntry        `json:"history"`
+	// Authenticity is the analysis of the newest upload (CONTRACT §10); null without an upload.
+	Authenticity *inspections.Authenticity `json:"authenticity"`
+	// ReviewURL is a signed link to the review page; empty when no signing key is configured.
+	ReviewURL string         `json:"review_url"`
+	History   []HistoryEntry `json:"history"`
 }
 
 type FeedUpload struct {
@@ -120,23 +124,46 @@ func (s *Service) Feed(ctx context.Context, q FeedQuery) (FeedPage, error) {
 	if err != nil {
 		return FeedPage{}, err
 	}
+	items, _, err := s.items(ctx, rows)
+	if err != nil {
+		return FeedPage{}, err
+	}
+	page := FeedPage{Reports: items, Cursor: strconv.FormatInt(q.After, 10)}
+	if len(rows) > 0 {
+		page.Cursor = strconv.FormatInt(rows[len(rows)-1].ChangeSeq, 10)
+	}
+	if len(rows) == q.Limit {
+		page.NextCursor = page.Cursor
+	}
+	return page, nil
+}
+
+// items assembles feed items with their uploads, checks and history; it also returns each report's
+// newest upload row (the review page plays its object).
+func (s *Service) items(ctx context.Context, rows []feedRow) ([]FeedItem, map[int64]feedUploadRow, error) {
 	ids := make([]int64, len(rows))
 	for i, r := range rows {
 		ids[i] = r.ID
 	}
 	uploads, err := s.store.latestUploads(ctx, ids)
 	if err != nil {
-		return FeedPage{}, err
+		return nil, nil, err
 	}
 	history, err := s.store.history(ctx, ids)
 	if err != nil {
-		return FeedPage{}, err
+		return nil, nil, err
 	}
 	checks, err := s.vinChecks(ctx, ids)
 	if err != nil {
-		return FeedPage{}, err
+		return nil, nil, err
 	}
-	page := FeedPage{Reports: make([]FeedItem, 0, len(rows)), Cursor: strconv.FormatInt(q.After, 10)}
+	analyses := map[int64]inspections.Authenticity{}
+	if s.authenticity != nil {
+		if analyses, err = s.authenticity.ForReports(ctx, ids); err != nil {
+			return nil, nil, err
+		}
+	}
+	items := make([]FeedItem, 0, len(rows))
 	for _, r := range rows {
 		item := FeedItem{
 			RefKey: r.RefKey, ReportNumber: r.ReportNumber, ContractNumber: r.ContractNumber, BIIN: r.BIIN,
@@ -151,23 +178,29 @@ func (s *Service) Feed(ctx context.Context, q FeedQuery) (FeedPage, error) {
 		if u, ok := uploads[r.ID]; ok {
 			url, err := s.videos.URL(ctx, u.ObjectKey, videoURLTTL)
 			if err != nil {
-				return FeedPage{}, apperr.Wrap(apperr.Unavailable, err, "the video store is unavailable; try again later")
+				return nil, nil, apperr.Wrap(apperr.Unavailable, err, "the video store is unavailable; try again later")
 			}
 			item.Upload = &FeedUpload{VideoURL: url, Size: u.Size, SHA256: u.SHA256, Lat: u.Lat, Long: u.Lng,
 				TimeSent: reports.FormatDateTime(u.TimeSent), Odometer: u.Odometer, UploadedAt: reports.FormatDateTime(u.CreatedAt),
 				Uploader: Uploader{UserID: u.UploaderID, FirstName: u.FirstName, Mobile: u.Mobile}}
+			if s.authenticity != nil {
+				a, ok := analyses[r.ID]
+				if !ok {
+					a = inspections.Authenticity{Verdict: inspections.VerdictPending, Reasons: []inspections.Reason{}}
+				}
+				item.Authenticity = &a
+			}
+		}
+		if s.review != nil {
+			item.ReviewURL = s.review.url(r.RefKey)
 		}
 		for _, h := range history[r.ID] {
 			item.History = append(item.History, HistoryEntry{StatusCode: h.StatusCode, RejectReason: h.RejectReason,
 				Actor: h.Actor, At: reports.FormatDateTime(h.CreatedAt)})
 		}
-		page.Reports = append(page.Reports, item)
-		page.Cursor = strconv.FormatInt(r.ChangeSeq, 10)
+		items = append(items, item)
 	}
-	if len(rows) == q.Limit {
-		page.NextCursor = page.Cursor
-	}
-	return page, nil
+	return items, uploads, nil
 }
 
 func contractEnd(t *time.Time) string {

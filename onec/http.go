@@ -1,9 +1,13 @@
 package onec
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"errors"
+	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -32,6 +36,70 @@ func (h *Handler) Routes(r fiber.Router) {
 	r.Put("/1c/reports", h.RequireOneC, h.putReports)
 	r.Get("/1c/reports", h.RequireOneC, h.feed)
 	r.Post("/1c/reports/:ref_key/decision", h.RequireOneC, h.decide)
+}
+
+// ReviewRoutes serves the review page of a report and its video. The link's signature is the
+// credential: 1C shows the page in a form's HTML field, which sends no Authorization header.
+// frameAncestors is the page's CSP frame-ancestors source list (FL_REVIEW_FRAME_ANCESTORS).
+func (h *Handler) ReviewRoutes(r fiber.Router, frameAncestors string) {
+	policy := "default-src 'none'; style-src 'unsafe-inline'; media-src 'self'; img-src 'self'; base-uri 'none'; " +
+		"form-action 'none'; frame-ancestors " + frameAncestors
+	headers := func(c *fiber.Ctx) error {
+		c.Set(fiber.HeaderContentSecurityPolicy, policy)
+		c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
+		c.Set(fiber.HeaderReferrerPolicy, "no-referrer") // the link is a credential
+		c.Set(fiber.HeaderCacheControl, "no-store")
+		c.Set("X-Robots-Tag", "noindex")
+		return c.Next()
+	}
+	r.Get("/review/:ref_key", headers, h.reviewPage)
+	r.Get("/review/:ref_key/video", headers, h.reviewVideo)
+}
+
+func reviewRef(c *fiber.Ctx) string {
+	ref, err := url.PathUnescape(httpx.KeyParam(c, "ref_key")) // unescaping copies out of Fiber's buffer
+	if err != nil {
+		return ""
+	}
+	return strings.Clone(ref)
+}
+
+func (h *Handler) reviewPage(c *fiber.Ctx) error {
+	p, err := h.svc.Review(c.UserContext(), reviewRef(c), c.Query("expires"), c.Query("signature"))
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if err := RenderReview(&buf, p); err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
+	return c.Send(buf.Bytes())
+}
+
+func (h *Handler) reviewVideo(c *fiber.Ctx) error {
+	header := c.Get(fiber.HeaderRange)
+	partial := false
+	rc, size, off, n, err := h.svc.ReviewVideo(c.UserContext(), reviewRef(c), c.Query("expires"), c.Query("signature"),
+		func(size int64) (int64, int64, error) {
+			off, n, p, err := ParseRange(header, size)
+			partial = p
+			return off, n, err
+		})
+	if errors.Is(err, ErrRangeNotSatisfiable) {
+		c.Set(fiber.HeaderContentRange, "bytes */"+strconv.FormatInt(size, 10))
+		return fiber.NewError(fiber.StatusRequestedRangeNotSatisfiable, "the range asks for nothing inside the video")
+	}
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderAcceptRanges, "bytes")
+	c.Set(fiber.HeaderContentType, "video/mp4")
+	if partial {
+		c.Status(fiber.StatusPartialContent)
+		c.Set(fiber.HeaderContentRange, "bytes "+strconv.FormatInt(off, 10)+"-"+strconv.FormatInt(off+n-1, 10)+"/"+strconv.FormatInt(size, 10))
+	}
+	return c.SendStream(rc, int(n))
 }
 
 // RequireOneC admits 1C's HTTP Basic credentials. It compares hashes of the credentials in constant

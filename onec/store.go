@@ -311,6 +311,21 @@ func (s *Store) feed(ctx context.Context, q FeedQuery) ([]feedRow, error) {
 	return rows, err
 }
 
+// reportByRef is one report as the feed shows it, for the review page.
+func (s *Store) reportByRef(ctx context.Context, refKey string) (feedRow, error) {
+	var row feedRow
+	err := s.db.GetContext(ctx, &row, `
+		SELECT r.id, r.ref_key, r.report_number, r.contract_number, r.date_start, r.date_finish, r.status_code,
+			r.reject_reason, r.change_seq, r.updated_at, c.biin, v.guid AS vehicle_guid, v.vin_code, v.plate_number,
+			v.contract_date_end
+		FROM reports r JOIN companies c ON c.id = r.company_id JOIN vehicles v ON v.id = r.vehicle_id
+		WHERE r.ref_key = $1`, refKey)
+	if database.IsNoRows(err) {
+		return row, apperr.New(apperr.NotFound, "report_not_found", "no report with this ref_key")
+	}
+	return row, err
+}
+
 type feedUploadRow struct {
 	ReportID   int64     `db:"report_id"`
 	ObjectKey  string    `db:"object_key"`

@@ -442,6 +442,16 @@ func TestOpenAPI_RealAnswersMatchTheirSchemas(t *testing.T) {
 		check("GET", "/media/{key}", ta.do(http.MethodGet, video, nil))
 		check("GET", "/media/{key}", ta.do(http.MethodGet, video+"0", nil))
 		check("GET", "/1c/reports", ta.do(http.MethodGet, "/1c/reports?limit=100000", nil, onecAuth()...))
+		// The review page and its video through the feed's signed link, as it is and tampered with.
+		review := reviewPath(t, feed, taskRef)
+		check("GET", "/review/{ref_key}", ta.do(http.MethodGet, review, nil))
+		check("GET", "/review/{ref_key}", ta.do(http.MethodGet, review+"0", nil))
+		check("GET", "/review/{ref_key}", ta.do(http.MethodGet, strings.Replace(review, taskRef, "no-such-report", 1), nil))
+		reviewVideo := strings.Replace(review, "?", "/video?", 1)
+		check("GET", "/review/{ref_key}/video", ta.do(http.MethodGet, reviewVideo, nil))
+		check("GET", "/review/{ref_key}/video", ta.do(http.MethodGet, reviewVideo, nil, "Range", "bytes=0-99"))
+		check("GET", "/review/{ref_key}/video", ta.do(http.MethodGet, reviewVideo, nil, "Range", "bytes=99999999-"))
+		check("GET", "/review/{ref_key}/video", ta.do(http.MethodGet, reviewVideo+"0", nil))
 		check("POST", "/1c/reports/{ref_key}/decision", ta.jsonDo(http.MethodPost, "/1c/reports/"+taskRef+"/decision", map[string]any{"status_code": 4, "reject_reason": "Темно"}, onecAuth()...))
 		check("POST", "/1c/reports/{ref_key}/decision", ta.jsonDo(http.MethodPost, "/1c/reports/"+taskRef+"/decision", map[string]any{"status_code": 3}, onecAuth()...))
 		check("POST", "/1c/reports/{ref_key}/decision", ta.jsonDo(http.MethodPost, "/1c/reports/none/decision", map[string]any{"status_code": 3}, onecAuth()...))
@@ -510,6 +520,24 @@ func checkTus(t *testing.T, ta *testApp, check func(method, specPath string, a a
 	check("PATCH", item, ta.tusPatch(access, tusPath(t, done), 0, video))
 	check("DELETE", item, ta.do(http.MethodDelete, tusPath(t, done), nil, "Authorization", "Bearer "+access, "Tus-Resumable", "1.0.0"))
 	check("DELETE", item, ta.do(http.MethodDelete, tusPath(t, done), nil, "Authorization", "Bearer "+ta.login(demoBIN, employee("oa-tus", "87770001133", "Ерлан")).str("access_token"), "Tus-Resumable", "1.0.0"))
+}
+
+// reviewPath returns the path and query of the review_url of report ref in a feed answer.
+func reviewPath(t *testing.T, feed answer, ref string) string {
+	t.Helper()
+	items, _ := feed.data()["reports"].([]any)
+	for _, it := range items {
+		item, _ := it.(map[string]any)
+		if item["ref_key"] == ref {
+			u, err := url.Parse(item["review_url"].(string))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return u.RequestURI()
+		}
+	}
+	t.Fatalf("no %s in the feed", ref)
+	return ""
 }
 
 // videoPath returns the path and query of the signed video link of report ref in a feed answer.

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/forteleasing/inspections/auth"
+	"github.com/forteleasing/inspections/authenticity"
 	"github.com/forteleasing/inspections/employees"
 	"github.com/forteleasing/inspections/internal/apidocs"
 	"github.com/forteleasing/inspections/internal/config"
@@ -56,6 +57,7 @@ type App struct {
 	Tus      *resumable.Service
 	AuthHTTP *auth.Handler
 	Jobs     *jobs.Queue
+	Analysis *authenticity.Service
 	Notify   *notify.Service
 	Metrics  *ops.Metrics
 	VIN      *vincheck.Service
@@ -125,8 +127,24 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, d Deps) (a *
 	checker := vincheck.NewChecker(vincheck.Providers{
 		Lookup: provider.NewChain(okpock, provider.NewRegnum(cfg.Providers.Regnum, popts)), Okpock: okpock, Odometer: odometer,
 	}, now)
-	a.VIN = vincheck.New(db, checker, a.Jobs, vincheck.Options{Now: now, RetryDelay: d.VINRetry})
-	a.Uploads.Hook(a.VIN) // the check's job commits with the upload
+	a.Analysis = authenticity.NewService(authenticity.NewStore(db), store, a.Jobs, authenticity.Options{
+		Config: cfg.Authenticity, Logger: log, Now: now, Registerer: a.Metrics.Registry,
+		VIN: func(ctx context.Context, reportID int64) (*authenticity.VINFacts, error) {
+			checks, err := a.VIN.ForReports(ctx, []int64{reportID})
+			if err != nil {
+				return nil, err
+			}
+			return authenticity.VINFactsOf(checks[reportID]), nil
+		},
+	})
+	a.VIN = vincheck.New(db, checker, a.Jobs, vincheck.Options{Now: now, RetryDelay: d.VINRetry,
+		// A finished check queues the upload's authenticity re-evaluation.
+		OnChecked: func(ctx context.Context, uploadID int64) {
+			a.Analysis.Enqueue(ctx, uploadID, authenticity.TriggerVINCheck)
+		},
+	})
+	a.Uploads.Hook(a.VIN)      // the check's job commits with the upload
+	a.Uploads.Hook(a.Analysis) // and so do the analysis's pending row and job
 
 	sender := d.PushSender
 	if sender == nil {
@@ -135,7 +153,10 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, d Deps) (a *
 		}
 	}
 	a.Notify = notify.New(notify.NewStore(db), a.Jobs, sender, log)
-	a.OneC = onec.NewService(onec.NewStore(db), onec.Options{Now: now, Videos: store, Checks: a.VIN, Notifier: a.Notify})
+	a.OneC = onec.NewService(onec.NewStore(db), onec.Options{Now: now, Videos: store, Checks: a.VIN, Notifier: a.Notify,
+		Authenticity: a.Analysis, Media: store,
+		Review: onec.ReviewOptions{PublicURL: cfg.PublicURL, Key: cfg.ReviewSigningKey(), TTL: cfg.Authenticity.ReviewLinkTTL, Rules: cfg.Authenticity},
+	})
 	a.Auth.Schedule(a.Jobs)
 	a.Uploads.Schedule(a.Jobs)
 
@@ -161,6 +182,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, d Deps) (a *
 	a.HTTP.Use(bodyLimits())
 	onecHTTP := onec.NewHandler(a.OneC, cfg.OneCUser, cfg.OneCPassword)
 	onecHTTP.Routes(a.HTTP)
+	onecHTTP.ReviewRoutes(a.HTTP, cfg.ReviewFrameAncestors)
 	authHTTP.Routes(a.HTTP)
 	employees.NewHandler(employeeStore).Routes(a.HTTP, authHTTP.RequireUser)
 	reports.NewHandler(reportsSvc).Routes(a.HTTP, authHTTP.RequireUser)

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/forteleasing/inspections/authenticity"
 	"github.com/forteleasing/inspections/media"
 )
 
@@ -59,6 +60,12 @@ type Config struct {
 	UploadMaxBytes int64
 	// ProxyHeader names the header carrying the client IP behind a trusted load balancer (e.g. X-Forwarded-For).
 	ProxyHeader string
+
+	// Authenticity holds the rules' thresholds and levels (FL_AUTHENTICITY_*, FL_REVIEW_LINK_TTL).
+	Authenticity authenticity.Config
+	// ReviewFrameAncestors is the review page's CSP frame-ancestors (FL_REVIEW_FRAME_ANCESTORS): 1C's
+	// web client shows the page in an iframe of its own origin.
+	ReviewFrameAncestors string
 }
 
 // OTPConfig holds the one-time-password limits of CONTRACT §2.
@@ -138,6 +145,8 @@ func Load(getenv func(string) string) (Config, error) {
 		UploadMaxBytes: int64(num("FL_UPLOAD_MAX_BYTES", 64<<20)),
 		ProxyHeader:    str("FL_PROXY_HEADER", ""),
 		Providers:      providersFromEnv(getenv),
+
+		ReviewFrameAncestors: str("FL_REVIEW_FRAME_ANCESTORS", "*"),
 	}
 	if s := getenv("FL_JWT_SECRET"); s != "" {
 		if len(s) < 32 {
@@ -155,6 +164,10 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if c.Env != "development" && c.Env != "production" {
 		errs = append(errs, fmt.Errorf("FL_ENV must be development or production, got %q", c.Env))
+	}
+	var err error
+	if c.Authenticity, err = authenticity.LoadConfig(getenv); err != nil {
+		errs = append(errs, err)
 	}
 	return c, errors.Join(errs...)
 }
@@ -190,6 +203,13 @@ func (c *Config) EnsureJWTSecret() error {
 	}
 	c.JWTSecret, c.JWTSecretGenerated = []byte(key), true
 	return nil
+}
+
+// ReviewSigningKey signs the 1C review page links; derived like MediaSigningKey.
+func (c *Config) ReviewSigningKey() []byte {
+	m := hmac.New(sha256.New, c.JWTSecret)
+	m.Write([]byte("forteleasing/review-url"))
+	return m.Sum(nil)
 }
 
 // MediaSigningKey signs the disk store's download URLs; derived so one secret serves both uses.

@@ -59,7 +59,13 @@ func (w *worker) Work(ctx context.Context, job *river.Job[Args]) error {
 		return ctx.Err() // stopped or timed out: River tries again, nothing half-known is stored
 	}
 	if r.Status != StatusUnavailable || job.Attempt >= job.MaxAttempts {
-		return w.s.store.save(ctx, id, r, job.Attempt)
+		if err := w.s.store.save(ctx, id, r, job.Attempt); err != nil {
+			return err
+		}
+		if w.s.onChecked != nil {
+			w.s.onChecked(ctx, id)
+		}
+		return nil
 	}
 	// Still pending: keep what this try learnt (the odometer registration above all) for the next.
 	pending := r

@@ -19,6 +19,7 @@ type Service struct {
 	queue      *jobs.Queue
 	now        func() time.Time
 	retryDelay func(attempt int) time.Duration
+	onChecked  func(ctx context.Context, uploadID int64)
 }
 
 // Options tune the service; zero values take the defaults.
@@ -26,11 +27,14 @@ type Options struct {
 	Now func() time.Time
 	// RetryDelay overrides River's backoff between tries (tests use milliseconds).
 	RetryDelay func(attempt int) time.Duration
+	// OnChecked is told about each check stored as finished, after it is stored (the authenticity
+	// analysis is evaluated again with it).
+	OnChecked func(ctx context.Context, uploadID int64)
 }
 
 // New registers the check's worker on q; q runs it.
 func New(db *database.DB, checker *Checker, q *jobs.Queue, o Options) *Service {
-	s := &Service{store: NewStore(db), checker: checker, queue: q, now: o.Now, retryDelay: o.RetryDelay}
+	s := &Service{store: NewStore(db), checker: checker, queue: q, now: o.Now, retryDelay: o.RetryDelay, onChecked: o.OnChecked}
 	if s.now == nil {
 		s.now = time.Now
 	}
