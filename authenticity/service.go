@@ -136,19 +136,21 @@ func (s *Service) Analyze(ctx context.Context, uploadID int64, last bool) error 
 		km := u.Odometer.Int64
 		in.Odometer = &km
 	}
-	if in.Duplicates, err = s.store.duplicates(ctx, u.SHA256, u.ReportID, u.ID); err != nil {
-		return err
-	}
-	if in.PriorOdometer, in.PriorRefKey, err = s.store.priorOdometer(ctx, u.VehicleID, u.ID); err != nil {
-		return err
-	}
-	if s.vin != nil {
-		if in.VIN, err = s.vin(ctx, u.ReportID); err != nil {
-			return err
+	reasons, before, err := s.store.save(ctx, u, file, s.now().UTC(), func() ([]Reason, error) {
+		var err error
+		if in.Duplicates, err = s.store.duplicates(ctx, u.SHA256, u.ReportID, u.ID); err != nil {
+			return nil, err
 		}
-	}
-	reasons := s.cfg.Evaluate(in)
-	before, err := s.store.save(ctx, u, file, reasons, s.now().UTC())
+		if in.PriorOdometer, in.PriorRefKey, err = s.store.priorOdometer(ctx, u.VehicleID, u.ID); err != nil {
+			return nil, err
+		}
+		if s.vin != nil {
+			if in.VIN, err = s.vin(ctx, u.ReportID); err != nil {
+				return nil, err
+			}
+		}
+		return s.cfg.Evaluate(in), nil
+	})
 	if err != nil {
 		return err
 	}

@@ -93,31 +93,31 @@ func (s *Store) priorOdometer(ctx context.Context, vehicleID, uploadID int64) (*
 	return &row.Odometer, row.RefKey, nil
 }
 
-// save stores an evaluation and moves the report's change sequence, so the 1C feed shows it again.
-// It returns the reason codes the previous evaluation already had.
-func (s *Store) save(ctx context.Context, u upload, file File, reasons []Reason, now time.Time) (map[string]bool, error) {
+// save evaluates and stores under the analysis row's lock, so that evaluations of one upload run one
+// after another and the last one stored is the one that saw the newest VIN check; evaluate reads the
+// facts it weighs only once the lock is held. save moves the report's change sequence, so the 1C feed
+// shows the report again, and returns the reason codes the previous evaluation already had.
+func (s *Store) save(ctx context.Context, u upload, file File, now time.Time, evaluate func() ([]Reason, error)) ([]Reason, map[string]bool, error) {
 	fileJSON, err := json.Marshal(file)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	reasonsJSON, err := json.Marshal(reasons)
-	if err != nil {
-		return nil, err
-	}
+	var reasons []Reason
 	var before map[string]bool
 	err = s.db.InTx(ctx, func(tx *sqlx.Tx) error {
+		// Uploads committed before this feature have no pending row.
+		if err := EnsurePending(ctx, tx, u.ID, now); err != nil {
+			return err
+		}
+		lock := `SELECT status, reasons FROM authenticity_checks WHERE upload_id = $1`
+		if s.db.Dialect == database.Postgres {
+			lock += ` FOR UPDATE` // SQLite's transactions take the write lock at BEGIN (IMMEDIATE)
+		}
 		var prev struct {
 			Status  string `db:"status"`
 			Reasons string `db:"reasons"`
 		}
-		err := tx.GetContext(ctx, &prev, `SELECT status, reasons FROM authenticity_checks WHERE upload_id = $1`, u.ID)
-		if database.IsNoRows(err) {
-			// Uploads committed before this feature have no pending row.
-			if err = EnsurePending(ctx, tx, u.ID, now); err == nil {
-				prev.Status, prev.Reasons = "pending", "[]"
-			}
-		}
-		if err != nil {
+		if err := tx.GetContext(ctx, &prev, lock, u.ID); err != nil {
 			return err
 		}
 		before = map[string]bool{}
@@ -127,6 +127,14 @@ func (s *Store) save(ctx context.Context, u upload, file File, reasons []Reason,
 			for _, r := range old {
 				before[r.Code] = true
 			}
+		}
+		var err error
+		if reasons, err = evaluate(); err != nil {
+			return err
+		}
+		reasonsJSON, err := json.Marshal(reasons)
+		if err != nil {
+			return err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE authenticity_checks SET status = 'done', verdict = $2, file = $3, reasons = $4,
 			runs = runs + 1, checked_at = $5 WHERE upload_id = $1`,
@@ -141,7 +149,7 @@ func (s *Store) save(ctx context.Context, u upload, file File, reasons []Reason,
 		_, err = tx.ExecContext(ctx, `UPDATE reports SET change_seq = $2 WHERE id = $1`, u.ReportID, seq)
 		return err
 	})
-	return before, err
+	return reasons, before, err
 }
 
 type checkRow struct {
