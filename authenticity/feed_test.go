@@ -21,7 +21,6 @@ import (
 	"github.com/forteleasing/inspections/media/mp4meta/mp4test"
 )
 
-
 // authTask adds a vehicle (plate → 1C VIN) and a task on it that started a day ago.
 func authTask(t *testing.T, ta *apptest.App, plate, vin, ref string) {
 	t.Helper()
@@ -248,4 +247,3 @@ func metricValue(t *testing.T, ta *apptest.App, name, label, value string) float
 	}
 	return -1
 }
-

@@ -104,4 +104,3 @@ func TestReview_SignedLinkAndRangedVideo(t *testing.T) {
 		t.Fatalf("video of a report without one: %d", code)
 	}
 }
-
