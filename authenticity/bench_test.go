@@ -2,13 +2,16 @@ package authenticity_test
 
 import (
 	"bytes"
-	"context"
+	"io"
+	"log/slog"
 	"mime/multipart"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/forteleasing/inspections/internal/apptest"
+	"github.com/forteleasing/inspections/internal/httpx"
 	"github.com/forteleasing/inspections/media/mp4meta/mp4test"
 	"github.com/forteleasing/inspections/reports"
 )
@@ -27,14 +30,13 @@ func BenchmarkUpload_WithAndWithoutAnalysis(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			a := apptest.New(b, "")
+			route := a.HTTP
 			if !withAnalysis {
-				vin := a.VIN
-				a.Uploads.InCommit = nil
-				a.Uploads.OnCommitted = func(ctx context.Context, u reports.Committed) {
-					ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-					defer cancel()
-					vin.Enqueue(ctx, u.UploadID)
-				}
+				// The same upload path with only the VIN check's hook, as before this feature.
+				up := reports.NewUploads(reports.NewStore(a.DB), a.Media, a.Cfg.UploadMaxBytes, time.Now, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+				up.Hook(a.VIN)
+				route = httpx.NewApp(slog.New(slog.NewJSONHandler(io.Discard, nil)), httpx.AppOptions{StreamRequestBody: true, BodyLimit: 64 << 20})
+				reports.NewUploadHandler(up).Routes(route, a.AuthHTTP.RequireUser)
 			}
 			tok := a.Token(apptest.DemoBIN, apptest.Director("bench-"+name))
 			const ref = "646ba713-d1d7-11ec-9405-005056aaa4ae" // the demo's report in status 1
@@ -54,10 +56,14 @@ func BenchmarkUpload_WithAndWithoutAnalysis(b *testing.B) {
 				_, _ = fw.Write(video)
 				_ = w.Close()
 				b.StartTimer()
-				ans := a.Do(http.MethodPost, "/reports/upload", &body, "Authorization", "Bearer "+tok, "Content-Type", w.FormDataContentType())
-				if ans.Code != 201 {
-					b.Fatalf("upload: %d %s", ans.Code, ans.Raw)
+				req := httptest.NewRequest(http.MethodPost, "/reports/upload", &body)
+				req.Header.Set("Authorization", "Bearer "+tok)
+				req.Header.Set("Content-Type", w.FormDataContentType())
+				resp, err := route.Test(req, -1)
+				if err != nil || resp.StatusCode != 201 {
+					b.Fatalf("upload: %v %v", resp, err)
 				}
+				resp.Body.Close()
 			}
 		})
 	}

@@ -14,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/riverqueue/river"
-
 	"github.com/forteleasing/inspections/authenticity"
 	"github.com/forteleasing/inspections/internal/apptest"
 	"github.com/forteleasing/inspections/media/mp4meta/mp4test"
@@ -214,13 +212,11 @@ func TestAuthenticity_FeedShowsVerdictsOfRealUploads(t *testing.T) {
 	if err := ta.DB.Get(&id, `SELECT u.id FROM uploads u JOIN reports r ON r.id = u.report_id WHERE r.ref_key = 'auth-pass'`); err != nil {
 		t.Fatal(err)
 	}
-	n, err := ta.VIN.InsertMany(context.Background(), []river.JobArgs{
-		authenticity.Args{UploadID: id, Trigger: authenticity.TriggerUpload}, authenticity.Args{UploadID: id, Trigger: authenticity.TriggerVINCheck}})
-	if err != nil || n != 0 {
-		t.Fatalf("re-queueing a finished analysis queued %d jobs (%v)", n, err)
-	}
-	if err := ta.Analysis.Reconcile(context.Background()); err != nil {
-		t.Fatal(err)
+	for _, trigger := range []string{authenticity.TriggerUpload, authenticity.TriggerVINCheck} {
+		res, err := ta.Jobs.Insert(context.Background(), authenticity.Args{UploadID: id, Trigger: trigger}, nil)
+		if err != nil || !res.UniqueSkippedAsDuplicate {
+			t.Fatalf("re-queueing a finished analysis (%s) queued a job (%v)", trigger, err)
+		}
 	}
 	if runs := count(t, ta, `SELECT runs FROM authenticity_checks WHERE upload_id = $1`, id); runs != 2 {
 		t.Fatalf("the analysis ran %d times, want twice (upload, then VIN check)", runs)
