@@ -75,6 +75,19 @@ type OTPRequest struct {
 func (s *Service) RequestOTP(ctx context.Context, r OTPRequest) (maskedEmail string, err error) {
 	now := s.now()
 	co, err := s.store.companyByBIIN(ctx, r.BIIN)
+	var ae *apperr.Error
+	if errors.As(err, &ae) && ae.Code == apperr.NotFound {
+		// A lookup of an unknown BIN counts against the address like a send, so the client list cannot
+		// be enumerated faster than the hourly cap.
+		ipCount, oldest, lerr := s.store.recordUnknownLookup(ctx, r.ClientIP, now, now.Add(-time.Hour), s.otp.HourlyPerIP)
+		if lerr != nil {
+			return "", lerr
+		}
+		if ipCount >= s.otp.HourlyPerIP {
+			return "", rateLimited("otp_ip_hourly_limit", oldest.Add(time.Hour).Sub(now), "too many codes requested from this address in the last hour")
+		}
+		return "", err
+	}
 	if err != nil {
 		return "", err
 	}
@@ -170,10 +183,22 @@ func (s *Service) Login(ctx context.Context, l Login) (Session, error) {
 	case !now.Before(o.ExpiresAt):
 		return Session{}, apperr.New(apperr.Unauthorized, "otp_expired", "the code has expired; request a new one")
 	}
-	if !equalHash(s.tokens.hashOTP(o.BIIN, o.Role, o.DeviceUUID, o.Mobile, l.OTP), o.CodeHash) {
-		return Session{}, s.wrongCode(ctx, o, now, invalid)
+	// The guess is compared only after it has claimed an attempt against the code and the BIN.
+	claim, err := s.store.claimGuess(ctx, o.ID, o.BIIN, now, failureWindow, s.otp.DailyFailures, s.otp.MaxAttempts)
+	switch {
+	case errors.Is(err, errGuessBINCap):
+		return Session{}, rateLimited("otp_locked", failureWindow, "too many wrong codes for this BIN/IIN; code login is paused")
+	case errors.Is(err, errGuessCodeCap):
+		return Session{}, apperr.New(apperr.RateLimited, "otp_attempts_exceeded", "too many wrong tries; request a new code")
+	case errors.Is(err, errGuessUsed):
+		return Session{}, apperr.New(apperr.Unauthorized, "otp_used", "this code was already used; request a new one")
+	case err != nil:
+		return Session{}, err
 	}
-	ok, err := s.store.consumeOTP(ctx, o.ID, now, s.otp.MaxAttempts)
+	if !equalHash(s.tokens.hashOTP(o.BIIN, o.Role, o.DeviceUUID, o.Mobile, l.OTP), o.CodeHash) {
+		return Session{}, s.wrongCode(ctx, o, claim, now, invalid)
+	}
+	ok, err := s.store.consumeOTP(ctx, o.ID, claim, now)
 	if err != nil {
 		return Session{}, err
 	}
@@ -192,16 +217,22 @@ func (s *Service) Login(ctx context.Context, l Login) (Session, error) {
 	return s.issue(ss, rti, rtp, now)
 }
 
-func (s *Service) wrongCode(ctx context.Context, o otpRow, now time.Time, invalid error) error {
-	attempts, locked, err := s.store.recordFailure(ctx, o.ID, o.BIIN, now, 24*time.Hour, s.otp.DailyFailures)
-	if err != nil {
-		return err
+// failureWindow is the period over which wrong codes are capped per BIN, and the lockout's length.
+const failureWindow = 24 * time.Hour
+
+// wrongCode answers a compared wrong guess; its claim has already counted it against both caps.
+func (s *Service) wrongCode(ctx context.Context, o otpRow, claim guessClaim, now time.Time, invalid error) error {
+	if claim.failures >= s.otp.DailyFailures {
+		locked, err := s.store.lockBIN(ctx, o.BIIN, now, now.Add(failureWindow))
+		if err != nil {
+			return err
+		}
+		if locked {
+			s.log.Warn("OTP login locked for BIN after repeated wrong codes", "biin", o.BIIN)
+			s.notifyLockout(ctx, o.BIIN)
+		}
 	}
-	if locked {
-		s.log.Warn("OTP login locked for BIN after repeated wrong codes", "biin", o.BIIN)
-		s.notifyLockout(ctx, o.BIIN)
-	}
-	if attempts >= s.otp.MaxAttempts {
+	if claim.attempts >= s.otp.MaxAttempts {
 		return apperr.New(apperr.RateLimited, "otp_attempts_exceeded", "too many wrong tries; request a new code")
 	}
 	return invalid

@@ -116,6 +116,29 @@ func (s *Store) issueOTP(ctx context.Context, companyID int64, o otpRow, ip stri
 	return sendID, err
 }
 
+// recordUnknownLookup writes a ledger entry for a lookup of a BIN that is no client (biin '' keeps it
+// out of every per-BIN limit) unless the address is already at its hourly cap; it returns the
+// address's count in the window before this lookup and the oldest entry's time.
+func (s *Store) recordUnknownLookup(ctx context.Context, ip string, now, since time.Time, limit int) (count int, oldest time.Time, err error) {
+	err = s.db.InTx(ctx, func(tx *sqlx.Tx) error {
+		if err := tx.GetContext(ctx, &count, `SELECT count(*) FROM otp_sends WHERE client_ip = $1 AND sent_at > $2`, ip, since); err != nil {
+			return err
+		}
+		first, err := firstTime(ctx, tx, `SELECT sent_at FROM otp_sends WHERE client_ip = $1 AND sent_at > $2
+			ORDER BY sent_at LIMIT 1`, ip, since)
+		if err != nil {
+			return err
+		}
+		oldest = first.Time
+		if count >= limit {
+			return nil
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO otp_sends (biin, device_uuid, client_ip, sent_at) VALUES ('', '', $1, $2)`, ip, now)
+		return err
+	})
+	return count, oldest, err
+}
+
 func firstTime(ctx context.Context, tx *sqlx.Tx, q string, args ...any) (sql.NullTime, error) {
 	var t sql.NullTime
 	err := tx.GetContext(ctx, &t, q, args...)
@@ -149,47 +172,88 @@ func (s *Store) otpFor(ctx context.Context, biin, device string) (otpRow, error)
 
 var errNoOTP = errors.New("auth: no OTP for this device")
 
-// recordFailure counts a wrong code against the code and the BIN; it reports whether this failure
-// locked the BIN for the first time in the window (so the company is e-mailed once).
-func (s *Store) recordFailure(ctx context.Context, otpID int64, biin string, now time.Time, window time.Duration, limit int) (attempts int, newlyLocked bool, err error) {
+// Why a guess was refused before it could be compared.
+var (
+	errGuessBINCap  = errors.New("auth: daily wrong-code cap of the BIN reached")
+	errGuessCodeCap = errors.New("auth: the code has no attempts left")
+	errGuessUsed    = errors.New("auth: the code was used")
+)
+
+// guessClaim is one attempt taken before a guess is compared: a failure already counted against the
+// BIN (failureID) and an attempt already counted against the code.
+type guessClaim struct {
+	failureID int64
+	attempts  int
+	failures  int // failures of the BIN in the window, this one included
+}
+
+// claimGuess takes an attempt against both caps at once, before the guess is compared, so that any
+// number of concurrent guesses on any number of live codes compare at most maxAttempts times per code
+// and dailyCap times per BIN per window. The company row lock serialises the claims of one BIN on
+// PostgreSQL (each statement after it sees the previous holder's rows); SQLite has one writer. When
+// the code's claim fails the BIN's is rolled back with it, so a refused guess costs nothing.
+func (s *Store) claimGuess(ctx context.Context, otpID int64, biin string, now time.Time, window time.Duration, dailyCap, maxAttempts int) (c guessClaim, err error) {
 	err = s.db.InTx(ctx, func(tx *sqlx.Tx) error {
-		if err := tx.QueryRowxContext(ctx,
-			`UPDATE otps SET attempts = attempts + 1 WHERE id = $1 RETURNING attempts`, otpID).Scan(&attempts); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE companies SET otp_requested_at = otp_requested_at WHERE biin = $1`, biin); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO otp_failures (biin, failed_at) VALUES ($1, $2)`, biin, now); err != nil {
+		if err := tx.QueryRowxContext(ctx, `
+			INSERT INTO otp_failures (biin, failed_at)
+			SELECT $1, $2 WHERE (SELECT count(*) FROM otp_failures WHERE biin = $1 AND failed_at > $3) < $4
+			RETURNING id`, biin, now, now.Add(-window), dailyCap).Scan(&c.failureID); err != nil {
+			if database.IsNoRows(err) {
+				return errGuessBINCap
+			}
 			return err
 		}
-		var failures int
-		if err := tx.GetContext(ctx, &failures, `SELECT count(*) FROM otp_failures WHERE biin = $1 AND failed_at > $2`, biin, now.Add(-window)); err != nil {
-			return err
+		err := tx.QueryRowxContext(ctx, `UPDATE otps SET attempts = attempts + 1
+			WHERE id = $1 AND used_at IS NULL AND attempts < $2 RETURNING attempts`, otpID, maxAttempts).Scan(&c.attempts)
+		if database.IsNoRows(err) {
+			var used sql.NullTime
+			if err := tx.GetContext(ctx, &used, `SELECT used_at FROM otps WHERE id = $1`, otpID); err == nil && used.Valid {
+				return errGuessUsed
+			}
+			return errGuessCodeCap
 		}
-		if failures < limit {
-			return nil
-		}
-		res, err := tx.ExecContext(ctx, `
-			INSERT INTO otp_lockouts (biin, locked_until, notified_at) VALUES ($1, $2, NULL)
-			ON CONFLICT (biin) DO UPDATE SET locked_until = excluded.locked_until, notified_at = NULL
-			WHERE otp_lockouts.locked_until <= $3`, biin, now.Add(window), now)
 		if err != nil {
 			return err
 		}
-		n, _ := res.RowsAffected()
-		newlyLocked = n == 1
-		return nil
+		return tx.GetContext(ctx, &c.failures, `SELECT count(*) FROM otp_failures WHERE biin = $1 AND failed_at > $2`, biin, now.Add(-window))
 	})
-	return attempts, newlyLocked, err
+	return c, err
 }
 
-// consumeOTP marks the code used; false when another request used it first.
-func (s *Store) consumeOTP(ctx context.Context, otpID int64, now time.Time, maxAttempts int) (bool, error) {
-	res, err := s.db.ExecContext(ctx,
-		`UPDATE otps SET used_at = $2 WHERE id = $1 AND used_at IS NULL AND attempts < $3`, otpID, now, maxAttempts)
+// lockBIN refuses OTP login for the BIN until until; it reports whether this call locked it first in
+// the window (so the company is e-mailed once).
+func (s *Store) lockBIN(ctx context.Context, biin string, now, until time.Time) (newlyLocked bool, err error) {
+	res, err := s.db.ExecContext(ctx, `
+		INSERT INTO otp_lockouts (biin, locked_until, notified_at) VALUES ($1, $2, NULL)
+		ON CONFLICT (biin) DO UPDATE SET locked_until = excluded.locked_until, notified_at = NULL
+		WHERE otp_lockouts.locked_until <= $3`, biin, until, now)
 	if err != nil {
 		return false, err
 	}
 	n, err := res.RowsAffected()
 	return n == 1, err
+}
+
+// consumeOTP marks the right code used and gives back the failure its claim counted against the BIN:
+// a right code is not a wrong try. false when another request used it first.
+func (s *Store) consumeOTP(ctx context.Context, otpID int64, claim guessClaim, now time.Time) (won bool, err error) {
+	err = s.db.InTx(ctx, func(tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE otps SET used_at = $2 WHERE id = $1 AND used_at IS NULL`, otpID, now)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil || n != 1 {
+			return err
+		}
+		won = true
+		_, err = tx.ExecContext(ctx, `DELETE FROM otp_failures WHERE id = $1`, claim.failureID)
+		return err
+	})
+	return won, err
 }
 
 // session is a device session with what the answers need about its user and company.
