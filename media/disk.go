@@ -18,6 +18,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/forteleasing/inspections/internal/limits"
 )
 
 // Disk keeps objects as files under a directory: <dir>/<key>, with the content type in a
@@ -27,6 +29,7 @@ type Disk struct {
 	publicURL  string
 	signingKey []byte
 	now        func() time.Time
+	spool      *limits.Space
 }
 
 const minSigningKeyLen = 16
@@ -54,7 +57,7 @@ func OpenDisk(dir string, opts Options) (*Disk, error) {
 	if now == nil {
 		now = time.Now
 	}
-	return &Disk{dir: abs, publicURL: base, signingKey: bytes.Clone(opts.SigningKey), now: now}, nil
+	return &Disk{dir: abs, publicURL: base, signingKey: bytes.Clone(opts.SigningKey), now: now, spool: opts.Spool}, nil
 }
 
 func parsePublicURL(raw string) (string, error) {
@@ -92,7 +95,7 @@ func (d *Disk) Put(ctx context.Context, key string, r io.Reader, size int64, con
 	}
 	dir := filepath.Dir(d.path(key))
 	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return Object{}, fmt.Errorf("media: put %q: %w", key, err)
+		return Object{}, fmt.Errorf("media: put %q: %w", key, storageErr(err))
 	}
 
 	var temps []string
@@ -103,29 +106,31 @@ func (d *Disk) Put(ctx context.Context, key string, r io.Reader, size int64, con
 			}
 		}
 	}()
-	dataTemp, info, err := writeTemp(dir, newBody(ctx, r, size))
+	dataTemp, info, release, err := writeTemp(dir, newBody(ctx, r, size), d.spool)
+	defer release() // once renamed, the bytes are the object's, no longer the spool's
 	if dataTemp != "" {
 		temps = append(temps, dataTemp)
 	}
 	if err != nil {
-		return Object{}, fmt.Errorf("media: put %q: %w", key, err)
+		return Object{}, fmt.Errorf("media: put %q: %w", key, storageErr(err))
 	}
 	meta, err := json.Marshal(diskMeta{ContentType: contentType})
 	if err != nil {
 		return Object{}, fmt.Errorf("media: put %q: %w", key, err)
 	}
-	metaTemp, _, err := writeTemp(dir, bytes.NewReader(meta))
+	metaTemp, _, releaseMeta, err := writeTemp(dir, bytes.NewReader(meta), nil)
+	releaseMeta()
 	if metaTemp != "" {
 		temps = append(temps, metaTemp)
 	}
 	if err != nil {
-		return Object{}, fmt.Errorf("media: put %q: %w", key, err)
+		return Object{}, fmt.Errorf("media: put %q: %w", key, storageErr(err))
 	}
 	if err := ctx.Err(); err != nil {
 		return Object{}, fmt.Errorf("media: put %q: %w", key, err)
 	}
 	if err := os.Rename(metaTemp, d.metaPath(key)); err != nil {
-		return Object{}, fmt.Errorf("media: put %q: %w", key, err)
+		return Object{}, fmt.Errorf("media: put %q: %w", key, storageErr(err))
 	}
 	if err := os.Rename(dataTemp, d.path(key)); err != nil {
 		return Object{}, fmt.Errorf("media: put %q: %w", key, err)
@@ -137,14 +142,15 @@ func (d *Disk) Put(ctx context.Context, key string, r io.Reader, size int64, con
 	return Object{Key: key, Size: info.Size(), ContentType: contentType, ModTime: info.ModTime()}, nil
 }
 
-// writeTemp copies src to a new fsynced temp file in dir. The temp name is returned even on
-// error so the caller can remove it.
-func writeTemp(dir string, src io.Reader) (name string, info fs.FileInfo, err error) {
+// writeTemp copies src to a new fsynced temp file in dir, its bytes counted against space until
+// release is called. The temp name is returned even on error so the caller can remove it.
+func writeTemp(dir string, src io.Reader, space *limits.Space) (name string, info fs.FileInfo, release func(), err error) {
 	f, err := os.CreateTemp(dir, ".tmp-*")
 	if err != nil {
-		return "", nil, err
+		return "", nil, func() {}, err
 	}
-	if _, err = io.Copy(f, src); err == nil {
+	w := &spoolFile{f: f, space: space}
+	if _, err = io.Copy(w, src); err == nil {
 		err = f.Sync()
 	}
 	if err == nil {
@@ -153,7 +159,7 @@ func writeTemp(dir string, src io.Reader) (name string, info fs.FileInfo, err er
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	return f.Name(), info, err
+	return f.Name(), info, w.release, err
 }
 
 func syncDir(dir string) error {
@@ -411,9 +417,11 @@ func (d *Disk) SetContentType(key, contentType string) error {
 		return err
 	}
 	dir := filepath.Dir(d.path(key))
-	tmp, _, err := writeTemp(dir, bytes.NewReader(meta))
+	tmp, _, release, err := writeTemp(dir, bytes.NewReader(meta), nil)
+	release()
 	if err != nil {
-		return fmt.Errorf("media: metadata of %q: %w", key, err)
+		_ = os.Remove(tmp)
+		return fmt.Errorf("media: metadata of %q: %w", key, storageErr(err))
 	}
 	if err := os.Rename(tmp, d.metaPath(key)); err != nil {
 		_ = os.Remove(tmp)

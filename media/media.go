@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/forteleasing/inspections/internal/limits"
 )
 
 // Store is where inspection videos live.
@@ -75,6 +77,11 @@ type Options struct {
 	// published through the reverse proxy). Presigned URLs are signed for it, path-style, so the proxy
 	// must forward /BUCKET/... with the Host header unchanged. Empty: links point at the store's own host.
 	PublicStoreURL string
+	// Spool is the instance's budget for bytes in temp files (unknown-size uploads before they are
+	// sent, disk writes before their rename); nil means none. Past it Put fails with ErrUnavailable.
+	Spool *limits.Space
+	// IdleTimeout bounds each object-store call that makes no progress; DefaultIdleTimeout when 0.
+	IdleTimeout time.Duration
 }
 
 // ParsePublicStoreURL checks a PublicStoreURL: http or https, a host, and nothing after it, since the

@@ -18,6 +18,8 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/minio/minio-go/v7/pkg/s3utils"
+
+	"github.com/forteleasing/inspections/internal/limits"
 )
 
 // S3 keeps objects in one MinIO/S3 bucket.
@@ -47,16 +49,20 @@ type S3 struct {
 	// spoolMax is the largest body of unknown size spooled to disk before sending (see Put); larger
 	// bodies fail. 0 streams them as multipart instead.
 	spoolMax int64
+	spool    *limits.Space
+	idle     time.Duration // a call making no progress for this long is cancelled
 }
 
-// spoolToFile copies r into an unlinked temp file, at most max bytes, and rewinds it.
-func spoolToFile(r io.Reader, max int64) (*os.File, int64, error) {
+// spoolToFile copies r into an unlinked temp file, at most max bytes counted against space until
+// release, and rewinds it.
+func spoolToFile(r io.Reader, max int64, space *limits.Space) (*os.File, int64, func(), error) {
 	f, err := os.CreateTemp("", "forteleasing-upload-*")
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, nil, storageErr(err)
 	}
 	_ = os.Remove(f.Name()) // gone from the directory at once; the space is freed on Close
-	n, err := io.Copy(f, io.LimitReader(r, max+1))
+	w := &spoolFile{f: f, space: space}
+	n, err := io.Copy(w, io.LimitReader(r, max+1))
 	if err == nil && n > max {
 		err = fmt.Errorf("%w: body larger than %d bytes", ErrSizeMismatch, max)
 	}
@@ -65,9 +71,10 @@ func spoolToFile(r io.Reader, max int64) (*os.File, int64, error) {
 	}
 	if err != nil {
 		f.Close()
-		return nil, 0, err
+		w.release()
+		return nil, 0, nil, storageErr(err)
 	}
-	return f, n, nil
+	return f, n, func() { f.Close(); w.release() }, nil
 }
 
 const (
@@ -110,7 +117,11 @@ func openS3(ctx context.Context, u *url.URL, opts Options) (*S3, error) {
 	if err != nil {
 		return nil, fmt.Errorf("media: s3 client for %s: %w", u.Host, err)
 	}
-	s := &S3{client: client, bucket: bucket, region: region, display: u.Redacted(), now: opts.Now, spoolMax: 1 << 30, creds: creds}
+	s := &S3{client: client, bucket: bucket, region: region, display: u.Redacted(), now: opts.Now, spoolMax: 1 << 30, creds: creds,
+		spool: opts.Spool, idle: max(opts.IdleTimeout, 0)}
+	if s.idle == 0 {
+		s.idle = DefaultIdleTimeout
+	}
 	if opts.PublicStoreURL != "" {
 		pub, err := ParsePublicStoreURL(opts.PublicStoreURL)
 		if err != nil {
@@ -124,6 +135,8 @@ func openS3(ctx context.Context, u *url.URL, opts Options) (*S3, error) {
 	}
 	// A store that is down must not keep the service from starting: /readyz reports it
 	// and the bucket is created on first use.
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if err := s.ensureBucket(ctx); err != nil && !IsUnavailable(err) {
 		return nil, err
 	}
@@ -182,6 +195,9 @@ func (s *S3) fail(op, key string, err error) error {
 // unavailable is true for failures of the store rather than of the request:
 // network errors, timeouts and 5xx answers.
 func unavailable(err error) bool {
+	if errors.Is(err, errNoProgress) || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
 	if errors.Is(err, context.Canceled) {
 		return false
 	}
@@ -191,6 +207,11 @@ func unavailable(err error) bool {
 	return minio.ToErrorResponse(err).StatusCode >= 500
 }
 
+// bound gives a bodiless call the store's idle time to answer.
+func (s *S3) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.idle)
+}
+
 func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64, contentType string) (Object, error) {
 	if err := checkKey(key); err != nil {
 		return Object{}, err
@@ -198,23 +219,29 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64, conte
 	if contentType == "" {
 		contentType = defaultContentType
 	}
-	if err := s.ensureBucket(ctx); err != nil {
-		return Object{}, err
-	}
 	if size < 0 && s.spoolMax > 0 {
 		// Unknown size (a streamed upload): spool to a temp file first, then send one PUT of known
 		// size. minio-go would otherwise hold a part buffer per upload in memory, and a failed source
 		// is found before anything reaches the store.
-		spool, n, err := spoolToFile(newBody(ctx, r, -1), s.spoolMax)
+		spool, n, release, err := spoolToFile(newBody(ctx, r, -1), s.spoolMax, s.spool)
 		if err != nil {
 			return Object{}, fmt.Errorf("media: put %q: %w", key, err)
 		}
-		defer spool.Close()
+		defer release()
 		r, size = spool, n
 	}
+	bctx, bcancel := s.bound(ctx)
+	err := s.ensureBucket(bctx)
+	bcancel()
+	if err != nil {
+		return Object{}, err
+	}
+	// The call is cancelled when the store takes no byte (or sends no answer) for the idle time.
+	wctx, dog := newWatchdog(ctx, s.idle)
+	defer dog.stop()
 	// A failed single PUT stores nothing; a failed multipart upload is aborted by minio-go
 	// (with a context of its own, so a cancelled request still cleans up).
-	b := newBody(ctx, r, size)
+	b := newBody(ctx, watchedReader{r: r, w: dog}, size)
 	if size == 0 {
 		// minio-go sends an empty PUT without reading the body, so check now that it is empty.
 		if _, err := b.Read(make([]byte, 1)); err != io.EOF {
@@ -225,7 +252,7 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64, conte
 	if size > 0 && size <= s.spoolMax {
 		partSize = uint64(size) // one streaming PUT, no part buffer
 	}
-	info, err := s.client.PutObject(ctx, s.bucket, key, b, size, minio.PutObjectOptions{
+	info, err := s.client.PutObject(wctx, s.bucket, key, b, size, minio.PutObjectOptions{
 		ContentType: contentType,
 		PartSize:    max(partSize, s3PartSize),
 		NumThreads:  1,
@@ -237,6 +264,9 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64, conte
 		if b.err != nil {
 			return Object{}, fmt.Errorf("media: put %q: %w", key, b.err)
 		}
+		if cause := context.Cause(wctx); errors.Is(cause, errNoProgress) {
+			err = cause
+		}
 		return Object{}, s.fail("put", key, err)
 	}
 	modTime := info.LastModified
@@ -247,6 +277,8 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64, conte
 }
 
 func (s *S3) Stat(ctx context.Context, key string) (Object, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if err := checkKey(key); err != nil {
 		return Object{}, err
 	}
@@ -261,23 +293,30 @@ func (s *S3) Stat(ctx context.Context, key string) (Object, error) {
 }
 
 // Open's reader reads through ctx: cancelling ctx stops the download.
+// Open's reader reads through ctx: cancelling ctx stops the download, and so does the store sending
+// nothing for the idle time.
 func (s *S3) Open(ctx context.Context, key string) (io.ReadCloser, Object, error) {
 	if err := checkKey(key); err != nil {
 		return nil, Object{}, err
 	}
-	if err := s.ensureBucket(ctx); err != nil {
+	wctx, dog := newWatchdog(ctx, s.idle)
+	if err := s.ensureBucket(wctx); err != nil {
+		dog.stop()
 		return nil, Object{}, err
 	}
-	obj, err := s.client.GetObject(ctx, s.bucket, key, minio.GetObjectOptions{})
+	obj, err := s.client.GetObject(wctx, s.bucket, key, minio.GetObjectOptions{})
 	if err != nil {
+		dog.stop()
 		return nil, Object{}, s.fail("open", key, err)
 	}
 	info, err := obj.Stat()
 	if err != nil {
 		_ = obj.Close()
+		dog.stop()
 		return nil, Object{}, s.fail("open", key, err)
 	}
-	return obj, s3Object(info), nil
+	dog.touch()
+	return watchedReadCloser{watchedReader: watchedReader{r: obj, w: dog}, c: obj}, s3Object(info), nil
 }
 
 // OpenRange asks S3 for the bytes off..off+n-1 only. A range starting past the end is an empty read.
@@ -329,6 +368,8 @@ func s3Object(info minio.ObjectInfo) Object {
 }
 
 func (s *S3) Delete(ctx context.Context, key string) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if err := checkKey(key); err != nil {
 		return err
 	}
@@ -345,12 +386,13 @@ func (s *S3) List(ctx context.Context, prefix string, fn func(Object) error) err
 	if err := checkPrefix(prefix); err != nil {
 		return err
 	}
+	ctx, dog := newWatchdog(ctx, s.idle)
+	defer dog.stop()
 	if err := s.ensureBucket(ctx); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	for info := range s.client.ListObjectsIter(ctx, s.bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+		dog.touch()
 		if info.Err != nil {
 			return s.fail("list", prefix, info.Err)
 		}
@@ -364,6 +406,8 @@ func (s *S3) List(ctx context.Context, prefix string, fn func(Object) error) err
 // URL presigns a GET. The URL points at the host of the store URL, which must be reachable by
 // whoever downloads (1C).
 func (s *S3) URL(ctx context.Context, key string, ttl time.Duration) (string, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if err := checkKey(key); err != nil {
 		return "", err
 	}
@@ -418,6 +462,8 @@ func (s *S3) presigner(ctx context.Context) (*minio.Client, error) {
 
 // Ping also recreates the bucket if it disappeared. Every error it returns is ErrUnavailable.
 func (s *S3) Ping(ctx context.Context) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	exists, err := s.client.BucketExists(ctx, s.bucket)
 	if err == nil && !exists {
 		s.ready.Store(false)

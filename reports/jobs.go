@@ -2,6 +2,7 @@ package reports
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -26,10 +27,26 @@ type sweepWorker struct {
 	u *Uploads
 }
 
-func (w *sweepWorker) Work(ctx context.Context, _ *river.Job[SweepArgs]) error {
-	n, err := w.u.SweepOrphans(ctx, sweepMinAge)
+func (w *sweepWorker) Work(ctx context.Context, _ *river.Job[SweepArgs]) error { return w.u.Sweep(ctx) }
+
+// tempSweeper is a store that keeps temp files of its own (the disk store's .tmp-* files).
+type tempSweeper interface {
+	SweepTemps(ctx context.Context, minAge time.Duration) (int, error)
+}
+
+// Sweep removes what interrupted uploads left behind, each once it is an hour old: videos no upload
+// row refers to, and the store's temp files (a crash in the middle of a disk write).
+func (u *Uploads) Sweep(ctx context.Context) error {
+	n, err := u.SweepOrphans(ctx, sweepMinAge)
 	if n > 0 {
-		w.u.log.Info("removed orphaned videos", "count", n)
+		u.log.Info("removed orphaned videos", "count", n)
+	}
+	if ts, ok := u.media.(tempSweeper); ok {
+		t, terr := ts.SweepTemps(ctx, sweepMinAge)
+		if t > 0 {
+			u.log.Info("removed temp files left by interrupted writes", "count", t)
+		}
+		err = errors.Join(err, terr)
 	}
 	return err
 }

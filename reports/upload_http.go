@@ -3,6 +3,7 @@ package reports
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -17,6 +18,7 @@ import (
 	"github.com/forteleasing/inspections/internal/apperr"
 	"github.com/forteleasing/inspections/internal/bodytext"
 	"github.com/forteleasing/inspections/internal/httpx"
+	"github.com/forteleasing/inspections/internal/limits"
 )
 
 // Limits on the non-file parts of an upload.
@@ -27,9 +29,32 @@ const (
 )
 
 // UploadHandler serves POST /reports/upload, reading the multipart body as a stream.
-type UploadHandler struct{ uploads *Uploads }
+type UploadHandler struct {
+	uploads *Uploads
+	slots   *limits.Slots
+}
 
-func NewUploadHandler(u *Uploads) *UploadHandler { return &UploadHandler{uploads: u} }
+// NewUploadHandler serves uploads, at most slots.Per() at once per user (nil: no cap).
+func NewUploadHandler(u *Uploads, slots *limits.Slots) *UploadHandler {
+	return &UploadHandler{uploads: u, slots: slots}
+}
+
+// UploadRetryAfter is what a user at the concurrent-upload cap is told to wait.
+const UploadRetryAfter = 10 * time.Second
+
+// TakeUploadSlot claims one of the user's concurrent-upload slots before any byte of the body is
+// read; past the cap it answers 429 with Retry-After. Plain uploads and tus PATCHes share the slots.
+func TakeUploadSlot(slots *limits.Slots, userID int64) (release func(), err error) {
+	if slots == nil {
+		return func() {}, nil
+	}
+	release, ok := slots.Acquire(userID)
+	if !ok {
+		return nil, &apperr.Error{Code: apperr.RateLimited, Reason: "upload_concurrency_limit", RetryAfter: UploadRetryAfter,
+			Message: fmt.Sprintf("at most %d uploads at once per user; wait for one to finish", slots.Per())}
+	}
+	return release, nil
+}
 
 func (h *UploadHandler) Routes(r fiber.Router, requireUser fiber.Handler) {
 	r.Post("/reports/upload", requireUser, h.upload)
@@ -37,6 +62,11 @@ func (h *UploadHandler) Routes(r fiber.Router, requireUser fiber.Handler) {
 
 func (h *UploadHandler) upload(c *fiber.Ctx) error {
 	ctx, p := c.UserContext(), auth.CurrentPrincipal(c)
+	release, err := TakeUploadSlot(h.slots, p.UserID)
+	if err != nil {
+		return err
+	}
+	defer release()
 	// With streaming on, the body has not been read yet: take it as it arrives. c.Body() would read it whole.
 	body := c.Context().RequestBodyStream()
 	if body == nil {
@@ -62,8 +92,8 @@ func (h *UploadHandler) upload(c *fiber.Ctx) error {
 	if cl := c.Request().Header.ContentLength(); cl > 0 && int64(cl) > limit {
 		return h.uploads.TooLarge()
 	}
-	mediaType, params, err := mime.ParseMediaType(c.Get(fiber.HeaderContentType))
-	if err != nil || mediaType != fiber.MIMEMultipartForm || params["boundary"] == "" {
+	mediaType, params, perr := mime.ParseMediaType(c.Get(fiber.HeaderContentType))
+	if perr != nil || mediaType != fiber.MIMEMultipartForm || params["boundary"] == "" {
 		return apperr.New(apperr.Invalid, "multipart_required", "send multipart/form-data with the fields file, ref_key, time_sent, lat, long")
 	}
 

@@ -289,7 +289,7 @@ func TestUpload_DatabaseFailingAfterTheObjectRemovesTheObject(t *testing.T) {
 	up := reports.NewUploads(reports.NewStore(dying), closingStore{Store: ta.app.Media, onPut: func() { dying.Close() }},
 		1<<20, time.Now, slog.New(slog.NewJSONHandler(io.Discard, nil)))
 	app := httpx.NewApp(slog.New(slog.NewJSONHandler(io.Discard, nil)), httpx.AppOptions{StreamRequestBody: true})
-	reports.NewUploadHandler(up).Routes(app, ta.app.AuthHTTP.RequireUser)
+	reports.NewUploadHandler(up, nil).Routes(app, ta.app.AuthHTTP.RequireUser)
 	body, ct := uploadBody(meta(taskRef), makeMP4(8192), false)
 	req := httptest.NewRequest(http.MethodPost, "/reports/upload", body)
 	req.Header.Set("Authorization", "Bearer "+tok)

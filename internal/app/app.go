@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -25,6 +27,7 @@ import (
 	"github.com/forteleasing/inspections/internal/database"
 	"github.com/forteleasing/inspections/internal/httpx"
 	"github.com/forteleasing/inspections/internal/jobs"
+	"github.com/forteleasing/inspections/internal/limits"
 	"github.com/forteleasing/inspections/internal/mail"
 	"github.com/forteleasing/inspections/internal/ops"
 	"github.com/forteleasing/inspections/internal/push"
@@ -61,6 +64,10 @@ type App struct {
 	Notify   *notify.Service
 	Metrics  *ops.Metrics
 	VIN      *vincheck.Service
+	// UploadSlots caps each user's concurrent uploads (plain and tus PATCH share it); Spool caps
+	// the bytes of upload temp files on this instance.
+	UploadSlots *limits.Slots
+	Spool       *limits.Space
 }
 
 // pushSender sends through FCM when credentials are configured, and only logs otherwise.
@@ -88,7 +95,8 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, d Deps) (a *
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	db, err := database.Open(ctx, cfg.DatabaseURL)
+	rel := cfg.Reliability
+	db, err := database.OpenTimeout(ctx, cfg.DatabaseURL, rel.DBTimeout)
 	if err != nil {
 		return nil, err
 	}
@@ -104,14 +112,16 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, d Deps) (a *
 	if err != nil {
 		return nil, err
 	}
-	a = &App{Cfg: cfg, Log: log, DB: db, Metrics: ops.NewMetrics(), Jobs: jobs.New(db)}
+	a = &App{Cfg: cfg, Log: log, DB: db, Metrics: ops.NewMetrics(), Jobs: jobs.New(db),
+		UploadSlots: limits.NewSlots(rel.UploadsPerUser), Spool: limits.NewSpace(rel.SpoolMaxBytes)}
 	now := time.Now
 	tokens := auth.NewTokens(cfg.JWTSecret, cfg.JWTIssuer, cfg.AccessTTL, cfg.RefreshTTL, now)
 	authStore := auth.NewStore(db)
 	a.Auth = auth.NewService(authStore, tokens, mailer, auth.Options{
 		OTP: cfg.OTP, RefreshReuseGrace: cfg.RefreshReuseGrace, Now: now, Logger: log, OnOTPSent: a.Metrics.OTPsSent.Inc,
 	})
-	store, err := media.Open(ctx, cfg.MediaURL, media.Options{PublicURL: cfg.PublicURL, SigningKey: cfg.MediaSigningKey(), PublicStoreURL: cfg.MediaPublicURL})
+	store, err := media.Open(ctx, cfg.MediaURL, media.Options{PublicURL: cfg.PublicURL, SigningKey: cfg.MediaSigningKey(),
+		PublicStoreURL: cfg.MediaPublicURL, Spool: a.Spool, IdleTimeout: rel.StoreIdleTimeout})
 	if err != nil {
 		return nil, err
 	}
@@ -160,7 +170,8 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, d Deps) (a *
 	a.Auth.Schedule(a.Jobs)
 	a.Uploads.Schedule(a.Jobs)
 
-	a.HTTP = httpx.NewApp(log, httpx.AppOptions{BodyLimit: int(cfg.UploadMaxBytes) + 1<<20, ProxyHeader: cfg.ProxyHeader, StreamRequestBody: true})
+	a.HTTP = httpx.NewApp(log, httpx.AppOptions{BodyLimit: int(cfg.UploadMaxBytes) + 1<<20, ProxyHeader: cfg.ProxyHeader, StreamRequestBody: true,
+		HeaderTimeout: rel.HeaderTimeout})
 	employeeStore := employees.NewStore(db, now)
 	reportsSvc := reports.NewService(reportStore, employeeStore, cfg.PublicURL, now)
 	authHTTP := auth.NewHandler(a.Auth, reportsSvc, cfg.OTP.Digits)
@@ -177,7 +188,9 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, d Deps) (a *
 		"object_store": store.Ping,
 		"migrations":   db.CheckMigrations,
 	}
+	checks["disk"] = ops.FreeSpace(rel.MinFreeBytes, dataDirs(cfg)...)
 	ops.Routes(a.HTTP, checks)
+	a.HTTP.Use(httpx.Deadline(rel.RequestTimeout, LongBody))
 	apidocs.Routes(a.HTTP)
 	a.HTTP.Use(bodyLimits())
 	onecHTTP := onec.NewHandler(a.OneC, cfg.OneCUser, cfg.OneCPassword)
@@ -186,7 +199,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, d Deps) (a *
 	authHTTP.Routes(a.HTTP)
 	employees.NewHandler(employeeStore).Routes(a.HTTP, authHTTP.RequireUser)
 	reports.NewHandler(reportsSvc).Routes(a.HTTP, authHTTP.RequireUser)
-	reports.NewUploadHandler(a.Uploads).Routes(a.HTTP, authHTTP.RequireUser)
+	reports.NewUploadHandler(a.Uploads, a.UploadSlots).Routes(a.HTTP, authHTTP.RequireUser)
 	if a.Tus, err = resumable.New(ctx, db, a.Uploads, store, resumable.Options{PublicURL: cfg.PublicURL, Now: now, Logger: log}); err != nil {
 		return nil, err
 	}
@@ -204,6 +217,26 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, d Deps) (a *
 		return nil, err
 	}
 	return a, nil
+}
+
+// LongBody picks the requests whose body may take as long as it keeps moving (plain uploads, tus
+// PATCH): their dependency calls carry their own deadlines instead of the request's.
+func LongBody(c *fiber.Ctx) bool {
+	p, m := c.Path(), c.Method()
+	return p == "/reports/upload" || (strings.HasPrefix(p, resumable.Path) && (m == fiber.MethodPatch || m == fiber.MethodPost))
+}
+
+// dataDirs are the local directories the service writes to: SQLite's, the disk store's, the spool's.
+func dataDirs(cfg config.Config) []string {
+	dirs := []string{os.TempDir()}
+	if p, ok := strings.CutPrefix(cfg.DatabaseURL, "sqlite://"); ok {
+		p, _, _ = strings.Cut(p, "?")
+		dirs = append(dirs, filepath.Dir(p))
+	}
+	if p, ok := strings.CutPrefix(cfg.MediaURL, "file://"); ok {
+		dirs = append(dirs, p)
+	}
+	return dirs
 }
 
 // bodyLimits picks each route's body limit in one place: 1C batches may be large, the upload route
@@ -232,6 +265,12 @@ func (a *App) Run(ctx context.Context) error {
 	return a.Serve(ctx, ln)
 }
 
+// Listener wraps ln so that slow but moving bodies are served and stalled ones cut (see
+// httpx.IdleBodyListener); Serve uses it, and so must anything else that serves a.HTTP.
+func (a *App) Listener(ln net.Listener) net.Listener {
+	return httpx.IdleBodyListener(ln, a.Cfg.Reliability.BodyIdleTimeout)
+}
+
 // Serve answers on ln until ctx ends, then shuts down in order: stop accepting, let in-flight requests
 // (uploads included) finish within the deadline, then let running jobs finish.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
@@ -240,7 +279,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	}
 
 	errc := make(chan error, 2)
-	go func() { errc <- a.HTTP.Listener(ln) }()
+	go func() { errc <- a.HTTP.Listener(a.Listener(ln)) }()
 	admin := a.adminServer()
 	if admin != nil {
 		go func() {

@@ -142,7 +142,7 @@ func (a *App) Listen() string {
 	if err != nil {
 		a.T.Fatal(err)
 	}
-	go func() { _ = a.HTTP.Listener(ln) }()
+	go func() { _ = a.HTTP.Listener(a.App.Listener(ln)) }()
 	a.T.Cleanup(func() { _ = a.HTTP.Shutdown() })
 	return "http://" + ln.Addr().String()
 }

@@ -58,6 +58,8 @@ type Config struct {
 	OTP OTPConfig
 
 	UploadMaxBytes int64
+
+	Reliability Reliability
 	// ProxyHeader names the header carrying the client IP behind a trusted load balancer (e.g. X-Forwarded-For).
 	ProxyHeader string
 
@@ -66,6 +68,19 @@ type Config struct {
 	// ReviewFrameAncestors is the review page's CSP frame-ancestors (FL_REVIEW_FRAME_ANCESTORS): 1C's
 	// web client shows the page in an iframe of its own origin.
 	ReviewFrameAncestors string
+}
+
+// Reliability holds the deadlines on every dependency and the caps on what clients can hold
+// (README "Reliability").
+type Reliability struct {
+	DBTimeout        time.Duration // FL_DB_TIMEOUT: each database call, pool wait included; PostgreSQL statement_timeout
+	RequestTimeout   time.Duration // FL_REQUEST_TIMEOUT: every request but the upload bodies
+	HeaderTimeout    time.Duration // FL_HEADER_TIMEOUT: a request's header must arrive within it
+	BodyIdleTimeout  time.Duration // FL_BODY_IDLE_TIMEOUT: a body is cut after this long without a byte
+	StoreIdleTimeout time.Duration // FL_STORE_IDLE_TIMEOUT: an object-store call making no progress
+	UploadsPerUser   int           // FL_UPLOAD_CONCURRENCY_PER_USER
+	SpoolMaxBytes    int64         // FL_SPOOL_MAX_BYTES: all temp files of uploads on this instance
+	MinFreeBytes     int64         // FL_MIN_FREE_BYTES: /readyz is red below this much free disk
 }
 
 // OTPConfig holds the one-time-password limits of CONTRACT §2.
@@ -144,7 +159,17 @@ func Load(getenv func(string) string) (Config, error) {
 		},
 		UploadMaxBytes: int64(num("FL_UPLOAD_MAX_BYTES", 64<<20)),
 		ProxyHeader:    str("FL_PROXY_HEADER", ""),
-		Providers:      providersFromEnv(getenv),
+		Reliability: Reliability{
+			DBTimeout:        dur("FL_DB_TIMEOUT", 5*time.Second),
+			RequestTimeout:   dur("FL_REQUEST_TIMEOUT", 30*time.Second),
+			HeaderTimeout:    dur("FL_HEADER_TIMEOUT", 10*time.Second),
+			BodyIdleTimeout:  dur("FL_BODY_IDLE_TIMEOUT", 60*time.Second),
+			StoreIdleTimeout: dur("FL_STORE_IDLE_TIMEOUT", 30*time.Second),
+			UploadsPerUser:   num("FL_UPLOAD_CONCURRENCY_PER_USER", 2),
+			SpoolMaxBytes:    int64(num("FL_SPOOL_MAX_BYTES", 1<<30)),
+			MinFreeBytes:     int64(num("FL_MIN_FREE_BYTES", 64<<20)),
+		},
+		Providers: providersFromEnv(getenv),
 
 		ReviewFrameAncestors: str("FL_REVIEW_FRAME_ANCESTORS", "*"),
 	}

@@ -36,6 +36,7 @@ type DB struct {
 	*sqlx.DB
 	Dialect string
 	stmts   sync.Map // query → *sqlx.Stmt, see Prepared
+	timeout time.Duration
 }
 
 // Prepared returns query as a statement prepared on the pool and kept for the handle's life:
@@ -47,7 +48,9 @@ func (db *DB) Prepared(ctx context.Context, query string) (*sqlx.Stmt, error) {
 	if st, ok := db.stmts.Load(query); ok {
 		return st.(*sqlx.Stmt), nil
 	}
-	st, err := db.PreparexContext(ctx, query)
+	pctx, cancel := db.bound(ctx)
+	defer cancel()
+	st, err := db.PreparexContext(pctx, query)
 	if err != nil {
 		return nil, err
 	}
@@ -60,6 +63,8 @@ func (db *DB) Prepared(ctx context.Context, query string) (*sqlx.Stmt, error) {
 
 // GetPrepared is GetContext through the statement cache (Prepared).
 func (db *DB) GetPrepared(ctx context.Context, dest any, query string, args ...any) error {
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
 	st, err := db.Prepared(ctx, query)
 	if err != nil {
 		return err
@@ -69,6 +74,8 @@ func (db *DB) GetPrepared(ctx context.Context, dest any, query string, args ...a
 
 // SelectPrepared is SelectContext through the statement cache (Prepared).
 func (db *DB) SelectPrepared(ctx context.Context, dest any, query string, args ...any) error {
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
 	st, err := db.Prepared(ctx, query)
 	if err != nil {
 		return err
@@ -78,6 +85,8 @@ func (db *DB) SelectPrepared(ctx context.Context, dest any, query string, args .
 
 // ExecPrepared is ExecContext through the statement cache (Prepared).
 func (db *DB) ExecPrepared(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
 	st, err := db.Prepared(ctx, query)
 	if err != nil {
 		return nil, err
@@ -105,8 +114,15 @@ func (db *DB) Close() error {
 	return db.DB.Close()
 }
 
-// Open connects to rawURL: sqlite://PATH (":memory:" is not supported: use a temp file) or postgres://….
-func Open(ctx context.Context, rawURL string) (*DB, error) {
+// Open connects to rawURL: sqlite://PATH (":memory:" is not supported: use a temp file) or postgres://…,
+// with DefaultTimeout on every call.
+func Open(ctx context.Context, rawURL string) (*DB, error) { return OpenTimeout(ctx, rawURL, DefaultTimeout) }
+
+// OpenTimeout is Open with timeout on every call (and as PostgreSQL's statement_timeout).
+func OpenTimeout(ctx context.Context, rawURL string, timeout time.Duration) (*DB, error) {
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
 	switch {
 	case strings.HasPrefix(rawURL, "sqlite://"):
 		path := strings.TrimPrefix(rawURL, "sqlite://")
@@ -132,16 +148,16 @@ func Open(ctx context.Context, rawURL string) (*DB, error) {
 		// and every new one parsed the schema and prepared the statements again (29 % of a refresh's CPU).
 		db.SetMaxIdleConns(8)
 		db.SetConnMaxIdleTime(5 * time.Minute)
-		return ping(ctx, &DB{DB: db, Dialect: SQLite})
+		return ping(ctx, &DB{DB: db, Dialect: SQLite, timeout: timeout})
 	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
-		db, err := sqlx.Open("pgx", rawURL)
+		db, err := sqlx.Open("pgx", BoundedURL(rawURL, timeout))
 		if err != nil {
 			return nil, fmt.Errorf("database: open postgres %s: %w", Redact(rawURL), err)
 		}
 		db.SetMaxOpenConns(32)
 		db.SetMaxIdleConns(32)
 		db.SetConnMaxIdleTime(5 * time.Minute)
-		return ping(ctx, &DB{DB: db, Dialect: Postgres})
+		return ping(ctx, &DB{DB: db, Dialect: Postgres, timeout: timeout})
 	default:
 		return nil, fmt.Errorf("database: FL_DATABASE_URL must start with sqlite:// or postgres://, got %q", Redact(rawURL))
 	}
@@ -167,7 +183,10 @@ func Redact(rawURL string) string {
 }
 
 // InTx runs fn in a transaction, committing when fn returns nil.
+// The whole transaction, commit included, carries the call deadline.
 func (db *DB) InTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
 	tx, err := db.BeginTxx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("database: begin: %w", err)
@@ -226,7 +245,12 @@ func IsUnavailable(err error) bool {
 	var se *sqlite.Error
 	if errors.As(err, &se) {
 		code := se.Code() & 0xff // the primary result code
-		return code == sqlite3.SQLITE_BUSY || code == sqlite3.SQLITE_LOCKED
+		// SQLITE_FULL and SQLITE_IOERR: the disk under the database is full or failing.
+		return code == sqlite3.SQLITE_BUSY || code == sqlite3.SQLITE_LOCKED || code == sqlite3.SQLITE_FULL ||
+			code == sqlite3.SQLITE_IOERR
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true // the server did not answer within the call deadline: hung, overloaded or cut off
 	}
 	var connect *pgconn.ConnectError
 	var netErr net.Error

@@ -1,6 +1,7 @@
 package httpx
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,6 +18,9 @@ type AppOptions struct {
 	// BodyLimit is the server-wide cap; routes apply tighter ones with LimitBody.
 	BodyLimit   int
 	ProxyHeader string
+	// HeaderTimeout bounds the reading of each request's header (fasthttp's ReadTimeout); serve the
+	// app behind IdleBodyListener so that bodies are bounded by idle time instead. DefaultHeaderTimeout when 0.
+	HeaderTimeout time.Duration
 	// StreamRequestBody hands large bodies to handlers as a stream instead of buffering them whole;
 	// the upload route reads it that way, every other route goes through LimitBody.
 	StreamRequestBody bool
@@ -24,11 +28,14 @@ type AppOptions struct {
 
 // NewApp builds a Fiber app whose every error, panic, unknown route and wrong method answers with the envelope.
 func NewApp(log *slog.Logger, o AppOptions) *fiber.App {
+	if o.HeaderTimeout <= 0 {
+		o.HeaderTimeout = DefaultHeaderTimeout
+	}
 	app := fiber.New(fiber.Config{
 		AppName:           "forteleasing",
 		ErrorHandler:      ErrorHandler(log),
 		BodyLimit:         o.BodyLimit,
-		ReadTimeout:       2 * time.Minute, // a 64 MiB upload over a slow mobile link
+		ReadTimeout:       o.HeaderTimeout, // the body's bound is its idle time: see IdleBodyListener
 		WriteTimeout:      time.Minute,
 		IdleTimeout:       2 * time.Minute,
 		ProxyHeader:       o.ProxyHeader,
@@ -68,6 +75,20 @@ func LimitBody(max int) fiber.Handler {
 		} else if len(req.Body()) > max {
 			return tooLarge
 		}
+		return c.Next()
+	}
+}
+
+// Deadline gives every request's context a deadline, except the requests long picks (upload bodies,
+// which may take as long as they keep moving): their dependency calls carry deadlines of their own.
+func Deadline(d time.Duration, long func(*fiber.Ctx) bool) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		if d <= 0 || (long != nil && long(c)) {
+			return c.Next()
+		}
+		ctx, cancel := context.WithTimeout(c.UserContext(), d)
+		defer cancel()
+		c.SetUserContext(ctx)
 		return c.Next()
 	}
 }
