@@ -116,7 +116,7 @@ func (s *Store) issueOTP(ctx context.Context, companyID int64, o otpRow, ip stri
 	return sendID, err
 }
 
-// recordUnknownLookup writes a ledger entry for a lookup of a BIN that is no client (biin '' keeps it
+// recordUnknownLookup writes a ledger entry for a lookup of a BIN that is no client (biin ” keeps it
 // out of every per-BIN limit) unless the address is already at its hourly cap; it returns the
 // address's count in the window before this lookup and the oldest entry's time.
 func (s *Store) recordUnknownLookup(ctx context.Context, ip string, now, since time.Time, limit int) (count int, oldest time.Time, err error) {

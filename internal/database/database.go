@@ -116,7 +116,9 @@ func (db *DB) Close() error {
 
 // Open connects to rawURL: sqlite://PATH (":memory:" is not supported: use a temp file) or postgres://…,
 // with DefaultTimeout on every call.
-func Open(ctx context.Context, rawURL string) (*DB, error) { return OpenTimeout(ctx, rawURL, DefaultTimeout) }
+func Open(ctx context.Context, rawURL string) (*DB, error) {
+	return OpenTimeout(ctx, rawURL, DefaultTimeout)
+}
 
 // OpenTimeout is Open with timeout on every call (and as PostgreSQL's statement_timeout).
 func OpenTimeout(ctx context.Context, rawURL string, timeout time.Duration) (*DB, error) {
