@@ -233,7 +233,13 @@ func (u *Uploads) Receive(ctx context.Context, p auth.Principal, r io.Reader) (S
 	counted := &limitedReader{r: io.MultiReader(bytes.NewReader(head[:n]), r), max: u.maxBytes}
 	obj, err := u.media.Put(ctx, key, io.TeeReader(counted, hash), -1, "video/mp4")
 	if err != nil {
-		u.discard(Stored{Key: key})
+		if media.IsUnavailable(err) {
+			// A failed PUT stored nothing; a store that is hanging must not hold the answer for the
+			// delete as well (the sweeper removes anything left).
+			go u.discard(Stored{Key: key})
+		} else {
+			u.discard(Stored{Key: key})
+		}
 		switch {
 		case errors.Is(err, errTooLarge):
 			return Stored{}, u.TooLarge()

@@ -81,3 +81,10 @@ func (s *Space) Used() int64 {
 	}
 	return s.used.Load()
 }
+
+// Held is the number of slots of key taken now.
+func (s *Slots) Held(key int64) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.held[key]
+}

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/forteleasing/inspections/internal/deptest"
+)
+
+// timed is one request made while a dependency hung.
+type timed struct {
+	what string
+	code int
+	took time.Duration
+}
+
+// Issue 12: with PostgreSQL stopped (SIGSTOP) every request hung for as long as it was stopped. Now
+// each database call has a deadline (FL_DB_TIMEOUT, 5 s; statement_timeout; a bounded pool wait):
+// with the defaults every request answers 503 within 10 s, and the service recovers by itself.
+func TestFaults_PostgreSQLHungAnswers503Within10sThenRecovers(t *testing.T) {
+	pg := deptest.Postgres(t)
+	ta := newTestApp(t, pg.URL)
+	t.Cleanup(pg.Resume) // before the app closes, should the test stop half-way
+	base := ta.listen()
+	token := ta.login(demoBIN, director("pg-hang")).str("access_token")
+	if a := ta.get("/reports/general/filter", token); a.code != 200 {
+		t.Fatalf("before: %d %s", a.code, a.raw)
+	}
+
+	pg.Hang(t)
+	requests := []struct {
+		what string
+		do   func() *http.Response
+	}{
+		{"list", func() *http.Response { return get(t, base+"/reports/general/filter", token) }},
+		{"employees", func() *http.Response { return get(t, base+"/employee/list", token) }},
+		{"otp", func() *http.Response { return postJSON(t, base+"/biin/"+demoBIN, `{"role_id":1,"uuid":"pg-hang-2","FCM":"fcm-pg-hang-2"}`) }},
+		{"readyz", func() *http.Response { return get(t, base+"/readyz", "") }},
+	}
+	var wg sync.WaitGroup
+	results := make(chan timed, 4*len(requests))
+	for round := 0; round < 4; round++ { // more than one pool connection is stuck
+		for _, r := range requests {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				start := time.Now()
+				resp := r.do()
+				results <- timed{r.what, resp.StatusCode, time.Since(start)}
+			}()
+		}
+	}
+	wg.Wait()
+	close(results)
+	var longest time.Duration
+	for r := range results {
+		longest = max(longest, r.took)
+		if r.code != 503 || r.took > 10*time.Second {
+			t.Errorf("%s with PostgreSQL hung: %d after %s, want 503 within 10 s", r.what, r.code, r.took)
+		}
+	}
+	t.Logf("with PostgreSQL hung: 16 requests answered 503, the slowest after %s", longest.Round(time.Millisecond))
+
+	pg.Resume()
+	start := time.Now()
+	waitFor(t, "the list answers 200 again", func() bool { return ta.get("/reports/general/filter", token).code == 200 })
+	t.Logf("recovered %s after SIGCONT, without a restart", time.Since(start).Round(time.Millisecond))
+	ta.login(demoBIN, director("pg-hang-after"))
+}
+
+// Issue 12: with MinIO stopped during an upload the upload hung. Each object-store call is now
+// cancelled after FL_STORE_IDLE_TIMEOUT (default 30 s) without progress: the upload answers 503
+// within 60 s, the report is unchanged, and the same upload succeeds once MinIO is back.
+func TestFaults_MinIOHungMidUploadAnswers503Within60sThenRecovers(t *testing.T) {
+	minio := deptest.MinIO(t, "hang-test")
+	ta := newTestApp(t, "", "FL_MEDIA_URL", minio.URL)
+	t.Cleanup(minio.Resume)
+	base := ta.listen()
+	token := ta.login(demoBIN, director("s3-hang")).str("access_token")
+	body, ct := uploadBody(meta(taskRef), makeMP4(4<<20), false)
+	raw, _ := io.ReadAll(body)
+
+	conn := rawUpload(t, base, token, ct, len(raw))
+	if _, err := conn.Write(raw[:len(raw)/2]); err != nil {
+		t.Fatal(err)
+	}
+	minio.Hang(t)
+	start := time.Now()
+	if _, err := conn.Write(raw[len(raw)/2:]); err != nil {
+		t.Fatal(err)
+	}
+	resp, b, err := readAnswer(conn, 90*time.Second)
+	took := time.Since(start)
+	if err != nil {
+		t.Fatalf("upload with MinIO hung: no answer after %s: %v", took, err)
+	}
+	t.Logf("upload with MinIO hung mid-upload: %d after %s", resp.StatusCode, took.Round(time.Millisecond))
+	if resp.StatusCode != 503 || took > 60*time.Second {
+		t.Fatalf("upload with MinIO hung: %d after %s %s, want 503 within 60 s", resp.StatusCode, took, b)
+	}
+	if ta.reportStatus(t, taskRef) != 1 {
+		t.Fatal("the report changed although its video was not stored")
+	}
+
+	minio.Resume()
+	start = time.Now()
+	waitFor(t, "the upload succeeds again", func() bool {
+		return ta.upload(token, meta(taskRef), makeMP4(64<<10), false, "Idempotency-Key", "after-hang").code == 201
+	})
+	t.Logf("upload succeeded %s after SIGCONT, without a restart", time.Since(start).Round(time.Millisecond))
+}
+
+func get(t *testing.T, url, token string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	return send(t, req)
+}
+
+func postJSON(t *testing.T, url, body string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	return send(t, req)
+}
+
+// send makes the request with a client that gives up after a minute and reads the answer whole.
+func send(t *testing.T, req *http.Request) *http.Response {
+	t.Helper()
+	resp, err := (&http.Client{Timeout: time.Minute}).Do(req)
+	if err != nil {
+		t.Errorf("%s %s: %v", req.Method, req.URL.Path, err)
+		return &http.Response{StatusCode: 0}
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp
+}
