@@ -38,7 +38,9 @@ func TestFaults_PostgreSQLHungAnswers503Within10sThenRecovers(t *testing.T) {
 	}{
 		{"list", func() *http.Response { return get(t, base+"/reports/general/filter", token) }},
 		{"employees", func() *http.Response { return get(t, base+"/employee/list", token) }},
-		{"otp", func() *http.Response { return postJSON(t, base+"/biin/"+demoBIN, `{"role_id":1,"uuid":"pg-hang-2","FCM":"fcm-pg-hang-2"}`) }},
+		{"otp", func() *http.Response {
+			return postJSON(t, base+"/biin/"+demoBIN, `{"role_id":1,"uuid":"pg-hang-2","FCM":"fcm-pg-hang-2"}`)
+		}},
 		{"readyz", func() *http.Response { return get(t, base+"/readyz", "") }},
 	}
 	var wg sync.WaitGroup

@@ -154,7 +154,7 @@ func TestUpload_ThirdConcurrentUploadOfOneUserIs429(t *testing.T) {
 		}
 	}
 	// The two held uploads are inside the handler once the store has their first bytes spooled.
-	waitFor(t, "two uploads in progress", func() bool { return ta.app.uploadSlots.Held(ta.userID(t, tok)) == 2 })
+	waitFor(t, "two uploads in progress", func() bool { return ta.app.UploadSlots.Held(ta.userID(t, tok)) == 2 })
 
 	// Only the first 8 KiB of the third body are sent (fasthttp reads that much with the header before
 	// any handler runs); the rest is never sent and must not be awaited.
@@ -178,7 +178,7 @@ func TestUpload_ThirdConcurrentUploadOfOneUserIs429(t *testing.T) {
 	}
 	// Hanging up one held upload frees its slot.
 	held[0].Close()
-	waitFor(t, "a slot freed", func() bool { return ta.app.uploadSlots.Held(ta.userID(t, tok)) == 1 })
+	waitFor(t, "a slot freed", func() bool { return ta.app.UploadSlots.Held(ta.userID(t, tok)) == 1 })
 	if a := ta.upload(tok, meta(taskRef), makeMP4(8192), false); a.code != 201 {
 		t.Fatalf("upload after a slot was freed: %d %s", a.code, a.raw)
 	}
@@ -186,7 +186,7 @@ func TestUpload_ThirdConcurrentUploadOfOneUserIs429(t *testing.T) {
 
 func (ta *testApp) userID(t *testing.T, token string) int64 {
 	t.Helper()
-	p, err := ta.app.auth.Authenticate(t.Context(), token)
+	p, err := ta.app.Auth.Authenticate(t.Context(), token)
 	if err != nil {
 		t.Fatal(err)
 	}

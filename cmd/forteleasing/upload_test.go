@@ -237,14 +237,17 @@ func TestUpload_RetryWithTheSameKeyStoresOnce(t *testing.T) {
 
 func TestUpload_ConcurrentUploadsForOneReportHaveOneWinner(t *testing.T) {
 	eachDialect(t, func(t *testing.T, ta *testApp) {
-		tok := ta.login(demoBIN, director("race")).str("access_token")
+		// Three users, two uploads each: within the per-user cap of concurrent uploads.
+		toks := []string{ta.login(demoBIN, director("race")).str("access_token"),
+			ta.login(demoBIN, employee("race-e1", "+77010000001", "Один")).str("access_token"),
+			ta.login(demoBIN, employee("race-e2", "+77010000002", "Два")).str("access_token")}
 		var wg sync.WaitGroup
 		var created, conflicts atomic.Int32
 		for i := 0; i < 6; i++ {
 			wg.Add(1)
 			go func(i int) {
 				defer wg.Done()
-				a := ta.upload(tok, meta(taskRef), makeMP4(64<<10), false, "Idempotency-Key", fmt.Sprintf("k-%d", i))
+				a := ta.upload(toks[i%3], meta(taskRef), makeMP4(64<<10), false, "Idempotency-Key", fmt.Sprintf("k-%d", i))
 				switch a.code {
 				case 201:
 					created.Add(1)

@@ -90,4 +90,3 @@ func (db *DB) Get(dest any, query string, args ...any) error {
 func (db *DB) Select(dest any, query string, args ...any) error {
 	return db.SelectContext(context.Background(), dest, query, args...)
 }
-
