@@ -24,7 +24,7 @@ func FreeSpace(min int64, dirs ...string) Check {
 				return fmt.Errorf("statfs %s: %w", dir, err)
 			}
 			if free := int64(st.Bavail) * int64(st.Bsize); free < min {
-				return fmt.Errorf("%s has %d bytes free, less than %d", dir, free, min)
+				return fmt.Errorf("low on disk space: %d bytes free, less than %d", free, min)
 			}
 		}
 		return nil
