@@ -1,4 +1,4 @@
-package main
+package auth_test
 
 import (
 	"bytes"
@@ -8,7 +8,11 @@ import (
 	"net/http"
 	"sync"
 	"testing"
+
+	"github.com/forteleasing/inspections/internal/apptest"
 )
+
+// These run against the wired service (internal/apptest) over real connections, as an attacker would.
 
 // wrongGuess returns a code of the same length that differs from code in its first digit.
 func wrongGuess(code string) string {
@@ -31,7 +35,7 @@ func guessAll(t *testing.T, base string, guesses [][2]string) map[int]int {
 		go func(device, otp string) {
 			defer wg.Done()
 			req, _ := http.NewRequest(http.MethodPost, base+"/auth", nil)
-			req.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(demoBIN+"-"+device+":"+otp)))
+			req.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(apptest.DemoBIN+"-"+device+":"+otp)))
 			<-start
 			resp, err := client.Do(req)
 			code := 0
@@ -49,10 +53,10 @@ func guessAll(t *testing.T, base string, guesses [][2]string) map[int]int {
 	return tally
 }
 
-func (ta *testApp) requestCode(t *testing.T, base, device string) string {
+func requestCode(t *testing.T, ta *apptest.App, base, device string) string {
 	t.Helper()
-	b, _ := json.Marshal(director(device))
-	resp, err := http.Post(base+"/biin/"+demoBIN, "application/json", bytes.NewReader(b))
+	b, _ := json.Marshal(apptest.Director(device))
+	resp, err := http.Post(base+"/biin/"+apptest.DemoBIN, "application/json", bytes.NewReader(b))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,22 +64,22 @@ func (ta *testApp) requestCode(t *testing.T, base, device string) string {
 	if resp.StatusCode != 200 {
 		t.Fatalf("OTP for %s: %d", device, resp.StatusCode)
 	}
-	return ta.lastOTP()
+	return ta.LastOTP()
 }
 
 // Issue 12: 50 parallel wrong guesses on one code were compared 44 times; a guess now claims its
 // attempt before it is compared.
 func TestOTP_ParallelWrongGuessesOnOneCodeNeverExceedTheAttemptCap(t *testing.T) {
-	eachDialect(t, func(t *testing.T, ta *testApp) {
-		base := ta.listen()
-		code := ta.requestCode(t, base, "race-one")
+	apptest.EachDialect(t, func(t *testing.T, ta *apptest.App) {
+		base := ta.Listen()
+		code := requestCode(t, ta, base, "race-one")
 		guesses := make([][2]string, 50)
 		for i := range guesses {
 			guesses[i] = [2]string{"race-one", wrongGuess(code)}
 		}
 		tally := guessAll(t, base, guesses)
-		compared := ta.count(t, `SELECT count(*) FROM otp_failures WHERE biin = $1`, demoBIN)
-		attempts := ta.count(t, `SELECT attempts FROM otps WHERE biin = $1 AND device_uuid = 'race-one'`, demoBIN)
+		compared := countRows(t, ta, `SELECT count(*) FROM otp_failures WHERE biin = $1`, apptest.DemoBIN)
+		attempts := countRows(t, ta, `SELECT attempts FROM otps WHERE biin = $1 AND device_uuid = 'race-one'`, apptest.DemoBIN)
 		t.Logf("50 parallel wrong guesses: %d compared, attempts %d, answers %v", compared, attempts, tally)
 		if compared > 5 || attempts > 5 {
 			t.Fatalf("%d guesses compared (attempts %d) against a cap of 5", compared, attempts)
@@ -84,8 +88,8 @@ func TestOTP_ParallelWrongGuessesOnOneCodeNeverExceedTheAttemptCap(t *testing.T)
 			t.Fatalf("answers %v: want at most 5 × 401 and the rest 429", tally)
 		}
 		// The code is burnt: the right one no longer works.
-		if a := ta.do(http.MethodPost, "/auth", nil, "Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(demoBIN+"-race-one:"+code))); a.code != 429 {
-			t.Fatalf("the right code after the cap: %d %s", a.code, a.raw)
+		if a := ta.Do(http.MethodPost, "/auth", nil, "Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(apptest.DemoBIN+"-race-one:"+code))); a.Code != 429 {
+			t.Fatalf("the right code after the cap: %d %s", a.Code, a.Raw)
 		}
 	})
 }
@@ -93,19 +97,19 @@ func TestOTP_ParallelWrongGuessesOnOneCodeNeverExceedTheAttemptCap(t *testing.T)
 // Issue 12: 120 parallel guesses over 10 live codes of one BIN were compared 40 times against a daily
 // cap of 30; the BIN's cap is now claimed by each guess before it is compared.
 func TestOTP_ParallelGuessesOverManyCodesNeverExceedTheDailyBINCap(t *testing.T) {
-	eachDialect(t, func(t *testing.T, ta *testApp) {
-		base := ta.listen()
+	apptest.EachDialect(t, func(t *testing.T, ta *apptest.App) {
+		base := ta.Listen()
 		var guesses [][2]string
 		for d := 0; d < 10; d++ {
 			device := fmt.Sprintf("race-many-%d", d)
-			code := ta.requestCode(t, base, device)
+			code := requestCode(t, ta, base, device)
 			for i := 0; i < 12; i++ {
 				guesses = append(guesses, [2]string{device, wrongGuess(code)})
 			}
 		}
 		tally := guessAll(t, base, guesses)
-		compared := ta.count(t, `SELECT count(*) FROM otp_failures WHERE biin = $1`, demoBIN)
-		perCode := ta.count(t, `SELECT max(attempts) FROM otps WHERE biin = $1`, demoBIN)
+		compared := countRows(t, ta, `SELECT count(*) FROM otp_failures WHERE biin = $1`, apptest.DemoBIN)
+		perCode := countRows(t, ta, `SELECT max(attempts) FROM otps WHERE biin = $1`, apptest.DemoBIN)
 		t.Logf("120 parallel guesses over 10 codes: %d compared, most on one code %d, answers %v", compared, perCode, tally)
 		if compared > 30 {
 			t.Fatalf("%d guesses compared against a daily cap of 30", compared)
@@ -117,8 +121,8 @@ func TestOTP_ParallelGuessesOverManyCodesNeverExceedTheDailyBINCap(t *testing.T)
 			t.Fatalf("answers %v: every guess beyond a cap must be 429", tally)
 		}
 		// The BIN is locked for code login now, for every device.
-		if a := ta.jsonDo(http.MethodPost, "/biin/"+demoBIN, director("race-after")); a.code != 429 || a.str("error") != "otp_locked" {
-			t.Fatalf("OTP request after the daily cap: %d %s", a.code, a.raw)
+		if a := ta.JSON(http.MethodPost, "/biin/"+apptest.DemoBIN, apptest.Director("race-after")); a.Code != 429 || a.Str("error") != "otp_locked" {
+			t.Fatalf("OTP request after the daily cap: %d %s", a.Code, a.Raw)
 		}
 	})
 }
@@ -126,24 +130,24 @@ func TestOTP_ParallelGuessesOverManyCodesNeverExceedTheDailyBINCap(t *testing.T)
 // Issue 12: unknown BINs were looked up 770 times a second; each now counts against the address's
 // hourly cap like a send.
 func TestOTP_UnknownBINLookupsCountAgainstTheAddressCap(t *testing.T) {
-	eachDialect(t, func(t *testing.T, ta *testApp) {
+	apptest.EachDialect(t, func(t *testing.T, ta *apptest.App) {
 		unknown := validBINs(t, 35)
 		status := map[int]int{}
-		var last answer
+		var last apptest.Answer
 		for _, b := range unknown {
-			last = ta.jsonDo(http.MethodPost, "/biin/"+b, director("enum"))
-			status[last.code]++
+			last = ta.JSON(http.MethodPost, "/biin/"+b, apptest.Director("enum"))
+			status[last.Code]++
 		}
 		t.Logf("35 unknown BINs from one address: %v", status)
 		if status[404] != 30 || status[429] != 5 {
 			t.Fatalf("want 30 × 404 then 429, got %v", status)
 		}
-		if last.str("error") != "otp_ip_hourly_limit" || last.hdr.Get("Retry-After") == "" {
-			t.Fatalf("the refusal: %v %s", last.hdr, last.raw)
+		if last.Str("error") != "otp_ip_hourly_limit" || last.Header.Get("Retry-After") == "" {
+			t.Fatalf("the refusal: %v %s", last.Header, last.Raw)
 		}
 		// Past the cap a real client's BIN is refused from that address too (no oracle), other BINs'
 		// per-BIN limits are untouched.
-		wantStatus(t, ta.jsonDo(http.MethodPost, "/biin/"+demoBIN, director("enum")), 429, "otp_ip_hourly_limit")
+		apptest.WantStatus(t, ta.JSON(http.MethodPost, "/biin/"+apptest.DemoBIN, apptest.Director("enum")), 429, "otp_ip_hourly_limit")
 	})
 }
 
@@ -170,4 +174,13 @@ func validBINs(t *testing.T, n int) []string {
 		out = append(out, s+string(rune('0'+c)))
 	}
 	return out
+}
+
+func countRows(t *testing.T, ta *apptest.App, q string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := ta.DB.Get(&n, q, args...); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
