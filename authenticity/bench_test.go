@@ -36,7 +36,7 @@ func BenchmarkUpload_WithAndWithoutAnalysis(b *testing.B) {
 				up := reports.NewUploads(reports.NewStore(a.DB), a.Media, a.Cfg.UploadMaxBytes, time.Now, slog.New(slog.NewJSONHandler(io.Discard, nil)))
 				up.Hook(a.VIN)
 				route = httpx.NewApp(slog.New(slog.NewJSONHandler(io.Discard, nil)), httpx.AppOptions{StreamRequestBody: true, BodyLimit: 64 << 20})
-				reports.NewUploadHandler(up).Routes(route, a.AuthHTTP.RequireUser)
+				reports.NewUploadHandler(up, nil).Routes(route, a.AuthHTTP.RequireUser)
 			}
 			tok := a.Token(apptest.DemoBIN, apptest.Director("bench-"+name))
 			const ref = "646ba713-d1d7-11ec-9405-005056aaa4ae" // the demo's report in status 1
