@@ -11,6 +11,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strings"
@@ -104,7 +105,9 @@ func newEnv(t *testing.T, db *database.DB, tune ...func(*config.OTPConfig)) *env
 	logger := slog.New(slog.NewJSONHandler(e.log, nil))
 	tokens := auth.NewTokens(testSecret, issuer, 5*time.Minute, 30*24*time.Hour, e.clock.Now)
 	svc := auth.NewService(auth.NewStore(db), tokens, e.mail, auth.Options{OTP: e.otp, RefreshReuseGrace: 10 * time.Second, Now: e.clock.Now, Logger: logger})
-	e.app = httpx.NewApp(logger, httpx.AppOptions{BodyLimit: 1 << 20, ProxyHeader: "X-Forwarded-For"})
+	// app.Test's connections come from 0.0.0.0: trusting it lets each test name its client's address.
+	proxies := httpx.Proxies{Header: "X-Forwarded-For", Trusted: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/32")}}
+	e.app = httpx.NewApp(logger, httpx.AppOptions{BodyLimit: 1 << 20, Proxies: proxies})
 	h := auth.NewHandler(svc, auth.EmptyOverview{}, 4)
 	h.Routes(e.app)
 	e.app.Get("/me", h.RequireUser, func(c *fiber.Ctx) error {

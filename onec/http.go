@@ -22,10 +22,11 @@ import (
 type Handler struct {
 	svc              *Service
 	userSum, passSum [32]byte
+	throttle         *Throttle // nil: failed logins are not counted
 }
 
-func NewHandler(svc *Service, user, password string) *Handler {
-	return &Handler{svc: svc, userSum: sha256.Sum256([]byte(user)), passSum: sha256.Sum256([]byte(password))}
+func NewHandler(svc *Service, user, password string, throttle *Throttle) *Handler {
+	return &Handler{svc: svc, userSum: sha256.Sum256([]byte(user)), passSum: sha256.Sum256([]byte(password)), throttle: throttle}
 }
 
 // Routes registers the 1C endpoints under r, all behind HTTP Basic.
@@ -102,14 +103,27 @@ func (h *Handler) reviewVideo(c *fiber.Ctx) error {
 	return c.SendStream(rc, int(n))
 }
 
-// RequireOneC admits 1C's HTTP Basic credentials. It compares hashes of the credentials in constant
-// time, so neither their content nor their length leaks.
+// RequireOneC admits 1C's HTTP Basic credentials, from headers alone: no byte of the body is read
+// before it has passed. It compares hashes of the credentials in constant time, so neither their content
+// nor their length leaks, and an address with too many failures is refused (429) whatever it sends.
 func (h *Handler) RequireOneC(c *fiber.Ctx) error {
+	ctx, ip := c.UserContext(), c.IP()
+	if h.throttle != nil {
+		if err := h.throttle.Check(ctx, ip); err != nil {
+			return err
+		}
+	}
 	user, pass, ok := basicCredentials(c.Get(fiber.HeaderAuthorization))
 	u, p := sha256.Sum256([]byte(user)), sha256.Sum256([]byte(pass))
 	userOK := subtle.ConstantTimeCompare(u[:], h.userSum[:])
 	passOK := subtle.ConstantTimeCompare(p[:], h.passSum[:])
 	if !ok || userOK&passOK != 1 {
+		// A request without credentials guesses nothing (a client waiting for the challenge): not counted.
+		if h.throttle != nil && ok {
+			if err := h.throttle.Fail(ctx, ip); err != nil {
+				return err
+			}
+		}
 		c.Set(fiber.HeaderWWWAuthenticate, `Basic realm="forteleasing-1c", charset="UTF-8"`)
 		return apperr.New(apperr.Unauthorized, "invalid_credentials", "1C credentials are missing or wrong")
 	}
@@ -129,7 +143,11 @@ func basicCredentials(header string) (user, pass string, ok bool) {
 }
 
 func (h *Handler) putCompanies(c *fiber.Ctx) error {
-	items, err := decodeBatch[Company](c.Body(), c.Get(fiber.HeaderContentType))
+	body, err := httpx.Body(c)
+	if err != nil {
+		return err
+	}
+	items, err := decodeBatch[Company](body, c.Get(fiber.HeaderContentType))
 	if err != nil {
 		return err
 	}
@@ -141,7 +159,11 @@ func (h *Handler) putCompanies(c *fiber.Ctx) error {
 }
 
 func (h *Handler) putVehicleTypes(c *fiber.Ctx) error {
-	items, err := decodeBatch[VehicleType](c.Body(), c.Get(fiber.HeaderContentType))
+	body, err := httpx.Body(c)
+	if err != nil {
+		return err
+	}
+	items, err := decodeBatch[VehicleType](body, c.Get(fiber.HeaderContentType))
 	if err != nil {
 		return err
 	}
@@ -153,7 +175,11 @@ func (h *Handler) putVehicleTypes(c *fiber.Ctx) error {
 }
 
 func (h *Handler) putVehicles(c *fiber.Ctx) error {
-	items, err := decodeBatch[Vehicle](c.Body(), c.Get(fiber.HeaderContentType))
+	body, err := httpx.Body(c)
+	if err != nil {
+		return err
+	}
+	items, err := decodeBatch[Vehicle](body, c.Get(fiber.HeaderContentType))
 	if err != nil {
 		return err
 	}
@@ -165,7 +191,11 @@ func (h *Handler) putVehicles(c *fiber.Ctx) error {
 }
 
 func (h *Handler) putReports(c *fiber.Ctx) error {
-	items, err := decodeBatch[Report](c.Body(), c.Get(fiber.HeaderContentType))
+	body, err := httpx.Body(c)
+	if err != nil {
+		return err
+	}
+	items, err := decodeBatch[Report](body, c.Get(fiber.HeaderContentType))
 	if err != nil {
 		return err
 	}

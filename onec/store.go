@@ -432,3 +432,43 @@ func (s *Store) decide(ctx context.Context, d Decision, now time.Time, also func
 	})
 	return res, err
 }
+
+// authBlockedUntil returns when the block of ip ends, or the zero time when ip may try to log in.
+func (s *Store) authBlockedUntil(ctx context.Context, ip string, max int, now time.Time) (time.Time, error) {
+	var ends int64
+	err := s.db.GetContext(ctx, &ends, `SELECT window_ends_ms FROM onec_auth_failures
+		WHERE client_ip = $1 AND failures >= $2 AND window_ends_ms > $3`, ip, max, now.UnixMilli())
+	if database.IsNoRows(err) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, err
+	}
+	return time.UnixMilli(ends).UTC(), nil
+}
+
+// recordAuthFailure counts one failed login of ip in one statement, starting a new window when the last
+// one has ended, and returns the count so far and when the window ends. Concurrent failures on any
+// instance each get their own count.
+func (s *Store) recordAuthFailure(ctx context.Context, ip string, now time.Time, window time.Duration) (int, time.Time, error) {
+	var row struct {
+		Failures int   `db:"failures"`
+		Ends     int64 `db:"window_ends_ms"`
+	}
+	err := s.db.GetContext(ctx, &row, `
+		INSERT INTO onec_auth_failures (client_ip, failures, window_ends_ms) VALUES ($1, 1, $2)
+		ON CONFLICT (client_ip) DO UPDATE SET
+			failures = CASE WHEN onec_auth_failures.window_ends_ms <= $3 THEN 1 ELSE onec_auth_failures.failures + 1 END,
+			window_ends_ms = CASE WHEN onec_auth_failures.window_ends_ms <= $3 THEN $2 ELSE onec_auth_failures.window_ends_ms END
+		RETURNING failures, window_ends_ms`, ip, now.Add(window).UnixMilli(), now.UnixMilli())
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	return row.Failures, time.UnixMilli(row.Ends).UTC(), nil
+}
+
+// PurgeAuthFailures forgets windows that ended before now.
+func (s *Store) PurgeAuthFailures(ctx context.Context, now time.Time) error {
+	_, err := s.db.ExecContext(ctx, `DELETE FROM onec_auth_failures WHERE window_ends_ms < $1`, now.UnixMilli())
+	return err
+}

@@ -67,10 +67,11 @@ func (h *UploadHandler) upload(c *fiber.Ctx) error {
 		return err
 	}
 	defer release()
-	// With streaming on, the body has not been read yet: take it as it arrives. c.Body() would read it whole.
+	// With streaming on, the body has not been read yet: take it as it arrives. c.Body() would read it
+	// whole (and decode any Content-Encoding).
 	body := c.Context().RequestBodyStream()
 	if body == nil {
-		body = bytes.NewReader(c.Body())
+		body = bytes.NewReader(c.Request().Body())
 	} else if conn := c.Context().Conn(); conn != nil {
 		body = &idleBody{r: body, conn: conn}
 	}

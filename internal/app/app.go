@@ -4,6 +4,8 @@ package app
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -68,6 +70,8 @@ type App struct {
 	// the bytes of upload temp files on this instance.
 	UploadSlots *limits.Slots
 	Spool       *limits.Space
+	// OneCThrottle counts failed 1C logins per client address.
+	OneCThrottle *onec.Throttle
 }
 
 // pushSender sends through FCM when credentials are configured, and only logs otherwise.
@@ -170,7 +174,15 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, d Deps) (a *
 	a.Auth.Schedule(a.Jobs)
 	a.Uploads.Schedule(a.Jobs)
 
-	a.HTTP = httpx.NewApp(log, httpx.AppOptions{BodyLimit: int(cfg.UploadMaxBytes) + 1<<20, ProxyHeader: cfg.ProxyHeader, StreamRequestBody: true,
+	for _, w := range cfg.Warnings() {
+		log.Warn("configuration: " + w)
+	}
+	var proxies httpx.Proxies
+	if cfg.ProxyHeader != "" && len(cfg.TrustedProxies) > 0 {
+		proxies = httpx.Proxies{Header: cfg.ProxyHeader, Trusted: cfg.TrustedProxies}
+	}
+	a.HTTP = httpx.NewApp(log, httpx.AppOptions{BodyLimit: int(cfg.UploadMaxBytes) + 1<<20, Proxies: proxies,
+		HSTS: strings.HasPrefix(cfg.PublicURL, "https://"), StreamRequestBody: true,
 		HeaderTimeout: rel.HeaderTimeout})
 	employeeStore := employees.NewStore(db, now)
 	reportsSvc := reports.NewService(reportStore, employeeStore, cfg.PublicURL, now)
@@ -183,6 +195,8 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, d Deps) (a *
 		}
 		return nil
 	}))
+	// Before every route: framing, encodings and declared sizes are refused here, reading nothing.
+	a.HTTP.Use(httpx.Guard(bodyLimit))
 	checks := map[string]ops.Check{
 		"database":     db.PingContext,
 		"object_store": store.Ping,
@@ -192,8 +206,12 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, d Deps) (a *
 	ops.Routes(a.HTTP, checks)
 	a.HTTP.Use(httpx.Deadline(rel.RequestTimeout, LongBody))
 	apidocs.Routes(a.HTTP)
-	a.HTTP.Use(bodyLimits())
-	onecHTTP := onec.NewHandler(a.OneC, cfg.OneCUser, cfg.OneCPassword)
+	a.OneCThrottle = onec.NewThrottle(onec.NewStore(db), onec.ThrottleOptions{
+		Max: cfg.OneCAuthFailures, Window: cfg.OneCAuthWindow, Now: now, Logger: log,
+		OnFailure: a.Metrics.OneCAuthFailures.Inc, OnBlocked: a.Metrics.OneCAuthBlocked.Inc,
+	})
+	a.OneCThrottle.Schedule(a.Jobs)
+	onecHTTP := onec.NewHandler(a.OneC, cfg.OneCUser, cfg.OneCPassword, a.OneCThrottle)
 	onecHTTP.Routes(a.HTTP)
 	onecHTTP.ReviewRoutes(a.HTTP, cfg.ReviewFrameAncestors)
 	authHTTP.Routes(a.HTTP)
@@ -239,20 +257,18 @@ func dataDirs(cfg config.Config) []string {
 	return dirs
 }
 
-// bodyLimits picks each route's body limit in one place: 1C batches may be large, the upload route
-// enforces its own limit while streaming, everything else is small JSON or form data.
-func bodyLimits() fiber.Handler {
-	onecLimit, mobileLimit := httpx.LimitBody(onecBodyLimit), httpx.LimitBody(mobileBodyLimit)
-	return func(c *fiber.Ctx) error {
-		switch p := c.Path(); {
-		case strings.HasPrefix(p, "/1c/"):
-			return onecLimit(c)
-		case p == "/reports/upload", strings.HasPrefix(p, resumable.Path):
-			// Both upload endpoints enforce the video limit themselves while streaming.
-			return c.Next()
-		default:
-			return mobileLimit(c)
-		}
+// bodyLimit is each route's body limit, in one place: 1C batches may be large, the upload routes
+// stream their bodies under their own limits, everything else is small JSON or form data. Handlers
+// read bodies with httpx.Body after authenticating, so the limit holds for every byte buffered.
+func bodyLimit(path string) int {
+	p := strings.TrimRight(strings.ToLower(path), "/")
+	switch {
+	case strings.HasPrefix(p, "/1c/"):
+		return onecBodyLimit
+	case p == "/reports/upload", strings.HasPrefix(p, resumable.Path):
+		return httpx.Streamed
+	default:
+		return mobileBodyLimit
 	}
 }
 
@@ -309,17 +325,43 @@ func (a *App) adminServer() *http.Server {
 	if a.Cfg.AdminAddr == "off" {
 		return nil
 	}
+	a.Log.Info("admin listening", "addr", a.Cfg.AdminAddr, "token_required", a.Cfg.AdminToken != "")
+	return &http.Server{Addr: a.Cfg.AdminAddr, Handler: a.AdminHandler(), ReadHeaderTimeout: 5 * time.Second}
+}
+
+// AdminHandler serves the admin routes; /metrics and the profiles need FL_ADMIN_TOKEN when it is set
+// (compared in constant time), the health checks never do (they are public on the main port anyway).
+func (a *App) AdminHandler() http.Handler {
+	guarded := http.NewServeMux()
+	guarded.Handle("/metrics", promhttp.HandlerFor(a.Metrics.Registry, promhttp.HandlerOpts{}))
+	// Profiles for the operator (and go run ./bench -pprof): the admin address is loopback by default.
+	guarded.HandleFunc("/debug/pprof/", pprof.Index)
+	guarded.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	guarded.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(a.Metrics.Registry, promhttp.HandlerOpts{}))
+	mux.Handle("/", requireAdminToken(a.Cfg.AdminToken, guarded))
 	health := adaptor.FiberApp(a.HTTP)
 	mux.Handle("/healthz", health)
 	mux.Handle("/readyz", health)
-	// Profiles for the operator (and go run ./bench -pprof): the admin address is loopback by default.
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	a.Log.Info("admin listening", "addr", a.Cfg.AdminAddr)
-	return &http.Server{Addr: a.Cfg.AdminAddr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	return mux
+}
+
+func requireAdminToken(token string, next http.Handler) http.Handler {
+	want := sha256.Sum256([]byte(token))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Referrer-Policy", "no-referrer")
+		if token != "" {
+			presented, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			got := sha256.Sum256([]byte(presented))
+			if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="forteleasing-admin"`)
+				http.Error(w, "admin token required", http.StatusUnauthorized)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // Close stops the workers if they still run and closes the database.

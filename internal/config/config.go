@@ -9,6 +9,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -52,6 +54,12 @@ type Config struct {
 
 	OneCUser     string
 	OneCPassword string
+	// OneCAuthFailures failed 1C logins per client IP within OneCAuthWindow block that IP until the window ends.
+	OneCAuthFailures int
+	OneCAuthWindow   time.Duration
+
+	// AdminToken, when set, is required as "Authorization: Bearer" on the admin port's /metrics and pprof.
+	AdminToken string
 
 	FCMCredentials string
 
@@ -60,8 +68,10 @@ type Config struct {
 	UploadMaxBytes int64
 
 	Reliability Reliability
-	// ProxyHeader names the header carrying the client IP behind a trusted load balancer (e.g. X-Forwarded-For).
-	ProxyHeader string
+	// ProxyHeader names the header carrying the client IP behind a trusted load balancer (e.g. X-Forwarded-For);
+	// it is read only from direct peers inside TrustedProxies (FL_TRUSTED_PROXIES).
+	ProxyHeader    string
+	TrustedProxies []netip.Prefix
 
 	// Authenticity holds the rules' thresholds and levels (FL_AUTHENTICITY_*, FL_REVIEW_LINK_TTL).
 	Authenticity authenticity.Config
@@ -173,6 +183,14 @@ func Load(getenv func(string) string) (Config, error) {
 
 		ReviewFrameAncestors: str("FL_REVIEW_FRAME_ANCESTORS", "*"),
 	}
+	c.OneCAuthFailures = num("FL_ONEC_AUTH_FAILURES", 10)
+	c.OneCAuthWindow = dur("FL_ONEC_AUTH_WINDOW", 10*time.Minute)
+	c.AdminToken = strings.TrimSpace(getenv("FL_ADMIN_TOKEN"))
+	if trusted, err := parseCIDRs(getenv("FL_TRUSTED_PROXIES")); err != nil {
+		errs = append(errs, fmt.Errorf("FL_TRUSTED_PROXIES: %w", err))
+	} else {
+		c.TrustedProxies = trusted
+	}
 	if s := getenv("FL_JWT_SECRET"); s != "" {
 		if len(s) < 32 {
 			errs = append(errs, errors.New("FL_JWT_SECRET must be at least 32 characters"))
@@ -244,6 +262,53 @@ func (c *Config) MediaSigningKey() []byte {
 	return m.Sum(nil)
 }
 
+// MinOneCPassword is the shortest 1C password production accepts.
+const MinOneCPassword = 16
+
+// Warnings are settings that are ignored or unsafe but allowed outside production; start-up logs them.
+func (c *Config) Warnings() []string {
+	var w []string
+	if c.ProxyHeader != "" && len(c.TrustedProxies) == 0 {
+		w = append(w, "FL_PROXY_HEADER is ignored: set FL_TRUSTED_PROXIES to the load balancers' CIDRs; client addresses are the direct peers")
+	}
+	return w
+}
+
+// parseCIDRs reads a comma-separated list of CIDRs or single addresses.
+func parseCIDRs(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(f); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(f)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither a CIDR nor an IP address", f)
+		}
+		a = a.Unmap()
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
+}
+
+// loopback reports whether a listen address (host:port) is reachable only from this machine.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
+}
+
 // Validate refuses to run production on dev defaults and names each missing setting.
 func (c *Config) Validate() error {
 	if c.Env != "production" {
@@ -258,6 +323,14 @@ func (c *Config) Validate() error {
 	}
 	if c.OneCUser == DefaultOneCUser || c.OneCPassword == DefaultOneCPassword {
 		missing = append(missing, "FL_ONEC_USER and FL_ONEC_PASSWORD (the documented example credentials are public)")
+	} else if len([]rune(c.OneCPassword)) < MinOneCPassword {
+		missing = append(missing, fmt.Sprintf("FL_ONEC_PASSWORD of at least %d characters (a short one is guessed)", MinOneCPassword))
+	}
+	if c.ProxyHeader != "" && len(c.TrustedProxies) == 0 {
+		missing = append(missing, "FL_TRUSTED_PROXIES (the CIDRs of the load balancers that set FL_PROXY_HEADER; without it anyone could)")
+	}
+	if c.AdminToken == "" && c.AdminAddr != "off" && !loopback(c.AdminAddr) {
+		missing = append(missing, "FL_ADMIN_TOKEN (FL_ADMIN_ADDR "+c.AdminAddr+" is reachable from other hosts)")
 	}
 	if strings.HasPrefix(c.DatabaseURL, "sqlite://") {
 		missing = append(missing, "FL_DATABASE_URL (postgres://…; SQLite is for one development instance)")

@@ -3,7 +3,6 @@ package httpx
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"runtime/debug"
 	"time"
@@ -11,18 +10,23 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/gofiber/fiber/v2/middleware/requestid"
+	"github.com/gofiber/fiber/v2/utils"
 )
 
 // AppOptions are the server-wide HTTP settings.
 type AppOptions struct {
-	// BodyLimit is the server-wide cap; routes apply tighter ones with LimitBody.
-	BodyLimit   int
-	ProxyHeader string
+	// BodyLimit is the server-wide cap; routes apply tighter ones through Guard and Body.
+	BodyLimit int
+	// Proxies decides the client's address (see ClientAddr); Fiber's own proxy header stays unset,
+	// so c.IP() is never the raw, client-written header.
+	Proxies Proxies
+	// HSTS adds Strict-Transport-Security to every answer (FL_PUBLIC_URL is https).
+	HSTS bool
 	// HeaderTimeout bounds the reading of each request's header (fasthttp's ReadTimeout); serve the
 	// app behind IdleBodyListener so that bodies are bounded by idle time instead. DefaultHeaderTimeout when 0.
 	HeaderTimeout time.Duration
 	// StreamRequestBody hands large bodies to handlers as a stream instead of buffering them whole;
-	// the upload route reads it that way, every other route goes through LimitBody.
+	// the upload route reads it that way, every other route reads it through Body.
 	StreamRequestBody bool
 }
 
@@ -38,45 +42,25 @@ func NewApp(log *slog.Logger, o AppOptions) *fiber.App {
 		ReadTimeout:       o.HeaderTimeout, // the body's bound is its idle time: see IdleBodyListener
 		WriteTimeout:      time.Minute,
 		IdleTimeout:       2 * time.Minute,
-		ProxyHeader:       o.ProxyHeader,
 		StreamRequestBody: o.StreamRequestBody,
 		// Otherwise fasthttp parses (and spools) a whole multipart body before any handler runs.
 		DisablePreParseMultipartForm: o.StreamRequestBody,
 		DisableStartupMessage:        true,
+		// X-Forwarded-Proto and -Host are believed from no one; the client's address comes from ClientAddr.
+		EnableTrustedProxyCheck: true,
 	})
-	app.Use(requestid.New())
+	app.Use(SecureHeaders(o.HSTS))
+	app.Use(dropOddRequestID)
+	// Random ids: Fiber's default counts up and would tell anyone how many requests the service serves.
+	app.Use(requestid.New(requestid.Config{Generator: utils.UUIDv4}))
 	app.Use(recover.New(recover.Config{
 		EnableStackTrace: true,
 		StackTraceHandler: func(c *fiber.Ctx, e any) {
 			log.Error("panic", "request_id", RequestID(c), "route", routePath(c), "panic", fmt.Sprint(e), "stack", string(debug.Stack()))
 		},
 	}))
+	app.Use(ClientAddr(o.Proxies))
 	return app
-}
-
-// LimitBody refuses bodies over max bytes with 413 before a handler reads them. A streamed body of
-// unknown length (chunked) is read through a limit, so it can never grow past max in memory.
-func LimitBody(max int) fiber.Handler {
-	tooLarge := fiber.NewError(fiber.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than %d bytes", max))
-	return func(c *fiber.Ctx) error {
-		req := c.Request()
-		if req.Header.ContentLength() > max {
-			return tooLarge
-		}
-		if s := c.Context().RequestBodyStream(); s != nil {
-			b, err := io.ReadAll(io.LimitReader(s, int64(max)+1))
-			if err != nil {
-				return fiber.NewError(fiber.StatusBadRequest, "the request body could not be read")
-			}
-			if len(b) > max {
-				return tooLarge
-			}
-			req.SetBody(b)
-		} else if len(req.Body()) > max {
-			return tooLarge
-		}
-		return c.Next()
-	}
 }
 
 // Deadline gives every request's context a deadline, except the requests long picks (upload bodies,

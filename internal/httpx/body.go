@@ -19,6 +19,7 @@ type Values map[string]string
 // BodyValues reads a JSON object, a url-encoded form or a multipart form into Values
 // (CONTRACT §1: mobile clients send all three), as UTF-8 (bodytext: BOM skipped, a declared charset
 // transcoded, undeclared invalid UTF-8 → 422 invalid_encoding). Values are copied out of Fiber's buffers.
+// The body is read here, through Body, so call it only once the caller is authenticated.
 func BodyValues(c *fiber.Ctx) (Values, error) { return bodyValues(c, nil) }
 
 // StrictBodyValues is BodyValues for 1C: a JSON body's keys must be keys' exactly, each once (CONTRACT §8).
@@ -26,7 +27,10 @@ func StrictBodyValues(c *fiber.Ctx, keys *bodytext.Keys) (Values, error) { retur
 
 func bodyValues(c *fiber.Ctx, keys *bodytext.Keys) (Values, error) {
 	vals := Values{}
-	body := c.Body()
+	body, err := Body(c)
+	if err != nil {
+		return nil, err
+	}
 	rawCT := string(c.Request().Header.ContentType())
 	ct := strings.ToLower(rawCT)
 	switch {

@@ -46,6 +46,8 @@ var codeOfStatus = map[int]apperr.Code{
 	fiber.StatusUnprocessableEntity:   apperr.Unprocessable,
 	fiber.StatusTooManyRequests:       apperr.RateLimited,
 	fiber.StatusServiceUnavailable:    apperr.Unavailable,
+
+	fiber.StatusUnsupportedMediaType: apperr.UnsupportedMedia,
 }
 
 // OK answers 200 with message "success" and payload's fields inside data.

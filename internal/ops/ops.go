@@ -69,6 +69,9 @@ type Metrics struct {
 	latency     *prometheus.HistogramVec
 	UploadBytes prometheus.Counter
 	OTPsSent    prometheus.Counter
+
+	// OneCAuthFailures counts failed 1C logins; OneCAuthBlocked the 1C requests refused with 429 for them.
+	OneCAuthFailures, OneCAuthBlocked prometheus.Counter
 }
 
 func NewMetrics() *Metrics {
@@ -88,6 +91,13 @@ func NewMetrics() *Metrics {
 			Name: "forteleasing_otps_sent_total", Help: "One-time passwords e-mailed.",
 		}),
 	}
+	m.OneCAuthFailures = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "forteleasing_onec_auth_failures_total", Help: "Failed 1C logins (wrong credentials presented).",
+	})
+	m.OneCAuthBlocked = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "forteleasing_onec_auth_blocked_total", Help: "1C requests refused with 429 after too many failed logins from their address.",
+	})
+	m.Registry.MustRegister(m.OneCAuthFailures, m.OneCAuthBlocked)
 	m.Registry.MustRegister(m.requests, m.latency, m.UploadBytes, m.OTPsSent,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

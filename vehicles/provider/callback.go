@@ -31,11 +31,11 @@ func (c *VAGVIN) ParseCallback(presented string, body []byte) (CallbackResult, e
 	return ParseCallback(presented, body, c.cfg.CallbackSecret)
 }
 
-// ParseCallback authenticates a callback by the secret it presented (compared in constant time)
-// and reads its body, JSON or form-encoded. It takes plain values so any HTTP framework can call it.
-func ParseCallback(presented string, body []byte, secret string) (CallbackResult, error) {
-	fail := func(code, msg string, kind error) (CallbackResult, error) {
-		return CallbackResult{}, &Error{Provider: "vagvin", Op: "callback", Code: code, Message: msg, Kind: kind}
+// CheckCallbackSecret compares the presented callback secret in constant time; the HTTP handler calls it
+// before reading the body.
+func CheckCallbackSecret(presented, secret string) error {
+	fail := func(code, msg string, kind error) error {
+		return &Error{Provider: "vagvin", Op: "callback", Code: code, Message: msg, Kind: kind}
 	}
 	if secret == "" {
 		return fail("no_secret", "callback secret not configured", ErrNotConfigured)
@@ -44,6 +44,18 @@ func ParseCallback(presented string, body []byte, secret string) (CallbackResult
 	p, s := sha256.Sum256([]byte(presented)), sha256.Sum256([]byte(secret))
 	if subtle.ConstantTimeCompare(p[:], s[:]) != 1 {
 		return fail("bad_secret", "callback secret mismatch", ErrUnauthorized)
+	}
+	return nil
+}
+
+// ParseCallback authenticates a callback by the secret it presented (compared in constant time)
+// and reads its body, JSON or form-encoded. It takes plain values so any HTTP framework can call it.
+func ParseCallback(presented string, body []byte, secret string) (CallbackResult, error) {
+	fail := func(code, msg string, kind error) (CallbackResult, error) {
+		return CallbackResult{}, &Error{Provider: "vagvin", Op: "callback", Code: code, Message: msg, Kind: kind}
+	}
+	if err := CheckCallbackSecret(presented, secret); err != nil {
+		return CallbackResult{}, err
 	}
 	raw, err := callbackFields(body)
 	if err != nil {

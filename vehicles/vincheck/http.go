@@ -38,7 +38,14 @@ func (h *Handler) check(c *fiber.Ctx) error {
 
 func (h *Handler) callback(c *fiber.Ctx) error {
 	presented := c.Get(provider.CallbackSecretHeader)
-	err := h.s.Callback(c.UserContext(), presented, c.Body(), h.callbackSecret)
+	err := provider.CheckCallbackSecret(presented, h.callbackSecret) // before a byte of the body is read
+	if err == nil {
+		var body []byte
+		if body, err = httpx.Body(c); err != nil {
+			return err
+		}
+		err = h.s.Callback(c.UserContext(), presented, body, h.callbackSecret)
+	}
 	switch {
 	case err == nil:
 		return httpx.Respond(c, fiber.StatusOK, "Result received.", nil)
