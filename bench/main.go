@@ -28,6 +28,9 @@ scenarios:
            -c 8 -d 10m -vehicles 2000 -reports 20000 -total 100000
   peer     the service side by side with PocketBase v0.36.8 (refresh, lists, lists under 1C writes, uploads),
            interleaved rounds at 16 and 64 connections; a module of its own in bench/peer (its flags: peer -h)
+  hostile  the attacks of issue 12 (gzip bomb, unauthenticated 31 MiB 1C bodies, 1C password guessing,
+           X-Forwarded-For rotation against the OTP cap, ambiguous framing): statuses, peak RSS growth,
+           guesses per second; run it with -bin of an older build for the before figures
   upload   -uploads concurrent uploads of -mib MiB through POST /reports/upload to MinIO, -rounds times;
            baseline: minio-go PutObject of the same files, in rounds alternating with the service's
 
@@ -117,6 +120,8 @@ func main() {
 		err = runSuite(ctx, o)
 	case "soak":
 		err = runSoak(ctx, o)
+	case "hostile":
+		err = runHostile(ctx, o)
 	default:
 		fs.Usage()
 		os.Exit(2)
