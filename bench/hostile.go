@@ -39,16 +39,6 @@ func runHostile(ctx context.Context, o options) error {
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "attack\tanswers\tpeak RSS growth\telapsed")
 
-	bomb := threeLayerGzipBomb()
-	for _, n := range []int{1, 8} {
-		logf("gzip bomb ×%d (%d bytes each)", n, len(bomb))
-		codes, grew, took := r.attack(n, func(int) (int, error) {
-			return rawStatus(addr, "POST /biin/"+benchBIIN(0)+" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"+
-				"Content-Encoding: gzip, gzip, gzip\r\nContent-Length: "+strconv.Itoa(len(bomb))+"\r\n\r\n", bomb, 0)
-		})
-		fmt.Fprintf(tw, "POST /biin, %d B gzip×3 bomb ×%d\t%s\t%s\t%s\n", len(bomb), n, codes, grew, took.Round(time.Millisecond))
-	}
-
 	logf("12 × 31 MiB PUT /1c/companies with wrong credentials")
 	codes, grew, took := r.attack(12, func(i int) (int, error) {
 		auth := base64.StdEncoding.EncodeToString([]byte(onecUser + ":wrong-" + strconv.Itoa(i)))
@@ -78,12 +68,23 @@ func runHostile(ctx context.Context, o options) error {
 	fmt.Fprintf(tw, "OTP sends, rotating X-Forwarded-For (per-IP cap 30)\t%d of %d sent\t-\t-\n", sent, companies)
 
 	for _, f := range []struct{ name, head, body string }{
-		{"two different Content-Length", "POST /device/fcm HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 40\r\n\r\n", "{}"},
+		{"two different Content-Length", "POST /device/fcm HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\nContent-Length: 2\r\n\r\n", "{}"},
 		{"Content-Length + chunked", "POST /device/fcm HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\nTransfer-Encoding: chunked\r\n\r\n", "0\r\n\r\n"},
 	} {
 		answers := pipelined(addr, f.head+f.body+"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
 		fmt.Fprintf(tw, "%s, then a pipelined GET\t%s\t-\t-\n", f.name, answers)
 	}
+	// Last: a bomb leaves the heap grown, which would hide the growth of any attack after it.
+	bomb := threeLayerGzipBomb()
+	for _, n := range []int{1, 8} {
+		logf("gzip bomb ×%d (%d bytes each)", n, len(bomb))
+		codes, grew, took := r.attack(n, func(int) (int, error) {
+			return rawStatus(addr, "POST /biin/"+benchBIIN(0)+" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"+
+				"Content-Encoding: gzip, gzip, gzip\r\nContent-Length: "+strconv.Itoa(len(bomb))+"\r\n\r\n", bomb, 0)
+		})
+		fmt.Fprintf(tw, "POST /biin, %d B gzip×3 bomb ×%d\t%s\t%s\t%s\n", len(bomb), n, codes, grew, took.Round(time.Millisecond))
+	}
+
 	return tw.Flush()
 }
 
