@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/forteleasing/inspections/internal/apptest"
+	"github.com/forteleasing/inspections/internal/database/dbtest"
 )
 
 func gzipped(b []byte) []byte {
@@ -162,31 +163,33 @@ func TestForwardedFor_RotatingItDoesNotDodgeThePerIPOTPCap(t *testing.T) {
 		"no trusted proxies": {nil, func(i int) string { return fmt.Sprintf("10.9.%d.%d", i/250, i%250) }, true},
 	} {
 		t.Run(name, func(t *testing.T) {
-			env := append([]string{"FL_PROXY_HEADER", "X-Forwarded-For", "FL_OTP_HOURLY_PER_IP", fmt.Sprint(capPerIP)}, c.env...)
-			a := apptest.New(t, "", env...)
-			base := a.Listen()
-			sent := 0
-			for i := 0; i < 3*capPerIP; i++ {
-				switch code := send(a, base, c.client(i), i); code {
-				case 200:
-					sent++
-				case 429:
-				default:
-					t.Fatalf("send %d: %d", i, code)
+			eachDatabase(t, func(t *testing.T, dbURL string) {
+				env := append([]string{"FL_PROXY_HEADER", "X-Forwarded-For", "FL_OTP_HOURLY_PER_IP", fmt.Sprint(capPerIP)}, c.env...)
+				a := apptest.New(t, dbURL, env...)
+				base := a.Listen()
+				sent := 0
+				for i := 0; i < 3*capPerIP; i++ {
+					switch code := send(a, base, c.client(i), i); code {
+					case 200:
+						sent++
+					case 429:
+					default:
+						t.Fatalf("send %d: %d", i, code)
+					}
 				}
-			}
-			if sent != capPerIP {
-				t.Fatalf("%d of %d OTPs sent with a rotating X-Forwarded-For; the per-IP cap is %d", sent, 3*capPerIP, capPerIP)
-			}
-			if name == "trusted proxy" {
-				// Another client behind the same balancer has its own allowance.
-				if code := send(a, base, "10.9.9.9, 198.51.100.10", 100); code != 200 {
-					t.Fatalf("another client behind the proxy: %d", code)
+				if sent != capPerIP {
+					t.Fatalf("%d of %d OTPs sent with a rotating X-Forwarded-For; the per-IP cap is %d", sent, 3*capPerIP, capPerIP)
 				}
-			}
-			if warned := strings.Contains(a.Logs.String(), "FL_PROXY_HEADER is ignored"); warned != c.warn {
-				t.Fatalf("start-up warning logged: %v, want %v", warned, c.warn)
-			}
+				if name == "trusted proxy" {
+					// Another client behind the same balancer has its own allowance.
+					if code := send(a, base, "10.9.9.9, 198.51.100.10", 100); code != 200 {
+						t.Fatalf("another client behind the proxy: %d", code)
+					}
+				}
+				if warned := strings.Contains(a.Logs.String(), "FL_PROXY_HEADER is ignored"); warned != c.warn {
+					t.Fatalf("start-up warning logged: %v, want %v", warned, c.warn)
+				}
+			})
 		})
 	}
 }
@@ -232,6 +235,12 @@ func TestResponses_CarrySecurityHeadersAndRandomRequestIDs(t *testing.T) {
 		hsts := h.Get("Strict-Transport-Security")
 		t.Fatalf("HSTS %q over plain http", hsts)
 	}
+}
+
+// eachDatabase runs fn with SQLite ("") and, when FL_TEST_POSTGRES_URL is set, a PostgreSQL schema URL.
+func eachDatabase(t *testing.T, fn func(t *testing.T, dbURL string)) {
+	t.Run("sqlite", func(t *testing.T) { fn(t, "") })
+	t.Run("postgres", func(t *testing.T) { fn(t, dbtest.PostgresURL(t)) })
 }
 
 // headersOf sends one request through the app and returns the answer's headers and status.
