@@ -18,6 +18,7 @@ import (
 	"github.com/forteleasing/inspections/auth"
 	"github.com/forteleasing/inspections/internal/apperr"
 	"github.com/forteleasing/inspections/internal/httpx"
+	"github.com/forteleasing/inspections/reports"
 )
 
 // Routes mounts the tus endpoint. Credentials are checked (requireUser) before tusd reads a body.
@@ -71,9 +72,17 @@ func (s *Service) serve(c *fiber.Ctx) error {
 		}
 	}
 
+	if method == fiber.MethodPatch || method == fiber.MethodPost {
+		// Before any byte of the body is read, as on the plain endpoint (a POST may carry the first bytes).
+		release, err := reports.TakeUploadSlot(s.slots, p.UserID)
+		if err != nil {
+			return s.refuse(c, err)
+		}
+		defer release()
+	}
 	var body io.Reader = c.Context().RequestBodyStream()
 	if body == nil {
-		body = bytes.NewReader(c.Body())
+		body = bytes.NewReader(c.Request().Body()) // never c.Body(): it would decode a Content-Encoding
 	}
 	st := &state{principal: p}
 	ctx, cancel := context.WithCancel(withState(c.UserContext(), st))
@@ -82,7 +91,9 @@ func (s *Service) serve(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	c.Request().Header.VisitAll(func(k, v []byte) { req.Header.Add(string(k), string(v)) })
+	for k, v := range c.Request().Header.All() {
+		req.Header.Add(string(k), string(v))
+	}
 	req.ContentLength = int64(c.Request().Header.ContentLength())
 	if req.ContentLength < 0 {
 		req.ContentLength = -1

@@ -396,3 +396,74 @@ func concurrentPATCHes(t *testing.T, a *apptest.App, baseA string, b *apptest.Ap
 	}
 	assertStored(t, b, video)
 }
+
+// The per-user upload cap counts tus PATCHes with plain uploads: with two PATCHes of one user in
+// flight, the third is refused (429) before its body is read, and a freed slot lets it go on.
+func TestTus_ThirdConcurrentPATCHOfOneUserIs429(t *testing.T) {
+	ta := apptest.New(t, "", "FL_UPLOAD_CONCURRENCY_PER_USER", "2")
+	base := ta.Listen()
+	tok := ta.Token(apptest.DemoBIN, apptest.Director("capped"))
+	video := realVideo(t, 4<<20)
+	c := newTusClient(t, base, tok, 8<<20)
+	urls := make([]string, 3)
+	for i := range urls {
+		u, err := c.create(video, tusFields(taskRef))
+		if err != nil {
+			t.Fatal(err)
+		}
+		urls[i] = u
+	}
+	held := make([]*io.PipeWriter, 2)
+	done := make(chan int, 2)
+	for i := range held {
+		pr, pw := io.Pipe()
+		held[i] = pw
+		t.Cleanup(func() { pw.CloseWithError(errors.New("test over")) })
+		go func(url string) {
+			req, _ := http.NewRequest(http.MethodPatch, url, pr)
+			req.ContentLength = int64(len(video))
+			req.Header.Set("Authorization", "Bearer "+tok)
+			req.Header.Set("Tus-Resumable", "1.0.0")
+			req.Header.Set("Content-Type", "application/offset+octet-stream")
+			req.Header.Set("Upload-Offset", "0")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				done <- 0
+				return
+			}
+			resp.Body.Close()
+			done <- resp.StatusCode
+		}(urls[i])
+		if _, err := pw.Write(video[:64<<10]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	userID := func() int64 {
+		p, err := ta.Auth.Authenticate(t.Context(), tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.UserID
+	}()
+	apptest.Eventually(t, func() bool { return ta.UploadSlots.Held(userID) == 2 }, "two PATCHes in flight")
+
+	resp, err := c.do(http.MethodPatch, urls[2], video[:100], "Content-Type", "application/offset+octet-stream", "Upload-Offset", "0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		t.Fatalf("third PATCH: %d %v", resp.StatusCode, resp.Header)
+	}
+	if off, err := c.offset(urls[2]); err != nil || off != 0 {
+		t.Fatalf("refused PATCH moved the offset: %d %v", off, err)
+	}
+	// One held PATCH ends; its slot is freed and the third upload goes through.
+	held[0].CloseWithError(errors.New("client gone"))
+	<-done
+	apptest.Eventually(t, func() bool { return ta.UploadSlots.Held(userID) == 1 }, "a slot freed")
+	if status, err := c.send(urls[2], video, 3); err != nil || status != 204 {
+		t.Fatalf("third upload after a slot was freed: %d %v", status, err)
+	}
+	held[1].CloseWithError(errors.New("client gone"))
+	<-done
+}

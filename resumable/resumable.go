@@ -24,6 +24,7 @@ import (
 	"github.com/forteleasing/inspections/auth"
 	"github.com/forteleasing/inspections/internal/apperr"
 	"github.com/forteleasing/inspections/internal/database"
+	"github.com/forteleasing/inspections/internal/limits"
 	"github.com/forteleasing/inspections/media"
 	"github.com/forteleasing/inspections/reports"
 )
@@ -40,6 +41,7 @@ type Service struct {
 	tus     *handler.UnroutedHandler
 	now     func() time.Time
 	log     *slog.Logger
+	slots   *limits.Slots
 }
 
 // Options configures New.
@@ -50,6 +52,8 @@ type Options struct {
 	// NetworkTimeout closes a PATCH whose client sent nothing for this long (an idle limit, not a total
 	// one: a slow link keeps going while bytes arrive). Default 60 s.
 	NetworkTimeout time.Duration
+	// Slots caps each user's concurrent uploads; the plain endpoint shares it (FL_UPLOAD_CONCURRENCY_PER_USER).
+	Slots *limits.Slots
 }
 
 // New builds the service on the media store the reports use: its disk directory or its bucket.
@@ -81,7 +85,7 @@ func New(ctx context.Context, db *database.DB, uploads *reports.Uploads, store m
 	default:
 		return nil, fmt.Errorf("resumable: no resumable backend for media store %T", store)
 	}
-	s := &Service{rows: rows, uploads: uploads, now: o.Now, log: o.Logger}
+	s := &Service{rows: rows, uploads: uploads, now: o.Now, log: o.Logger, slots: o.Slots}
 	s.data = &dataStore{rows: rows, backend: b, now: o.Now, ttl: TTL}
 	s.locker = newLocker(rows, time.Now, o.Logger) // leases are liveness, on the real clock
 

@@ -218,7 +218,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, d Deps) (a *
 	employees.NewHandler(employeeStore).Routes(a.HTTP, authHTTP.RequireUser)
 	reports.NewHandler(reportsSvc).Routes(a.HTTP, authHTTP.RequireUser)
 	reports.NewUploadHandler(a.Uploads, a.UploadSlots).Routes(a.HTTP, authHTTP.RequireUser)
-	if a.Tus, err = resumable.New(ctx, db, a.Uploads, store, resumable.Options{PublicURL: cfg.PublicURL, Now: now, Logger: log}); err != nil {
+	if a.Tus, err = resumable.New(ctx, db, a.Uploads, store, resumable.Options{PublicURL: cfg.PublicURL, Now: now, Logger: log, Slots: a.UploadSlots}); err != nil {
 		return nil, err
 	}
 	a.Tus.Routes(a.HTTP, authHTTP.RequireUser)
