@@ -39,8 +39,9 @@ type composeFile struct {
 // The values an operator's .env gives the compose file's required variables.
 var operatorEnv = map[string]string{
 	"FL_PUBLIC_HOST": "api.forteleasing.kz", "POSTGRES_PASSWORD": "pg-secret", "MINIO_ROOT_PASSWORD": "minio-secret-1",
-	"FL_JWT_SECRET": "0123456789abcdef0123456789abcdef-prod", "FL_ONEC_PASSWORD": "1c-secret",
-	"FL_MAIL_URL": "smtp://mailer:pw@smtp.example.kz:587",
+	"FL_JWT_SECRET": "0123456789abcdef0123456789abcdef-prod", "FL_ONEC_PASSWORD": "1c-secret-of-16-chars-or-more",
+	"FL_ADMIN_TOKEN": "admin-token-for-metrics-and-pprof",
+	"FL_MAIL_URL":    "smtp://mailer:pw@smtp.example.kz:587",
 }
 
 var interpolation = regexp.MustCompile(`\$\{([A-Z0-9_]+)(?:(:-|:\?)([^}]*))?\}`)

@@ -316,6 +316,8 @@ func baseEnv(dbURL, mediaURL, publicURL, outbox string) map[string]string {
 		"FL_DATABASE_URL": dbURL, "FL_MEDIA_URL": mediaURL, "FL_PUBLIC_URL": publicURL,
 		"FL_MAIL_URL": "file://" + outbox, "FL_JWT_SECRET": jwtSecret,
 		"FL_ONEC_USER": onecUser, "FL_ONEC_PASSWORD": onecPass, "FL_ADMIN_ADDR": "off", "FL_LOG_LEVEL": "warn",
+		// The tests upload many videos at once as one director; the per-user cap is not what they test.
+		"FL_UPLOAD_CONCURRENCY_PER_USER": "32",
 	}
 }
 
