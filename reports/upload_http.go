@@ -7,7 +7,6 @@ import (
 	"io"
 	"mime"
 	"mime/multipart"
-	"net"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -72,9 +71,9 @@ func (h *UploadHandler) upload(c *fiber.Ctx) error {
 	body := c.Context().RequestBodyStream()
 	if body == nil {
 		body = bytes.NewReader(c.Request().Body())
-	} else if conn := c.Context().Conn(); conn != nil {
-		body = &idleBody{r: body, conn: conn}
 	}
+	// No deadline of its own here: the server's listener (httpx.IdleBodyListener) cuts a body that
+	// stops moving for FL_BODY_IDLE_TIMEOUT, however long a moving one takes.
 	defer finishBody(c, body)
 	idemKey := utils.CopyString(c.Get("Idempotency-Key"))
 	if idemKey != "" {
@@ -176,26 +175,6 @@ func (h *UploadHandler) upload(c *fiber.Ctx) error {
 		return err // Commit removed the video itself
 	}
 	return saved(c)
-}
-
-// bodyIdleTimeout closes an upload whose client sent nothing for this long. While bytes keep arriving
-// there is no total limit: a 64 MiB video over 2 Mbit/s takes more than four minutes.
-const bodyIdleTimeout = 60 * time.Second
-
-// idleBody pushes the connection's read deadline (the server's total ReadTimeout, set when the
-// request began) forward after every read, so the limit on a streamed body is an idle one.
-type idleBody struct {
-	r    io.Reader
-	conn net.Conn
-	last time.Time
-}
-
-func (b *idleBody) Read(p []byte) (int, error) {
-	if now := time.Now(); now.Sub(b.last) > time.Second { // one syscall a second is plenty
-		_ = b.conn.SetReadDeadline(now.Add(bodyIdleTimeout))
-		b.last = now
-	}
-	return b.r.Read(p)
 }
 
 // finishBody leaves the connection ready for the next request: a short rest of the body (the multipart
