@@ -30,6 +30,12 @@ func NewHandler(svc *Service, user, password string, throttle *Throttle) *Handle
 }
 
 // Routes registers the 1C endpoints under r, all behind HTTP Basic.
+// BodyRules: 1C's batches may be large (vehicle types carry base64 PNGs); every 1C body is buffered
+// under this limit after RequireOneC.
+func BodyRules() httpx.BodyRules {
+	return httpx.BodyRules{{Path: "/1c", Prefix: true, Limit: 32 << 20}}
+}
+
 func (h *Handler) Routes(r fiber.Router) {
 	r.Put("/1c/companies", h.RequireOneC, h.putCompanies)
 	r.Put("/1c/vehicle-types", h.RequireOneC, h.putVehicleTypes)

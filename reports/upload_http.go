@@ -55,6 +55,11 @@ func TakeUploadSlot(slots *limits.Slots, userID int64) (release func(), err erro
 	return release, nil
 }
 
+// UploadBodyRules: the upload streams its body under Uploads' own limit, for as long as it keeps moving.
+func UploadBodyRules() httpx.BodyRules {
+	return httpx.BodyRules{{Path: "/reports/upload", Limit: httpx.Streamed, Long: []string{fiber.MethodPost}}}
+}
+
 func (h *UploadHandler) Routes(r fiber.Router, requireUser fiber.Handler) {
 	r.Post("/reports/upload", requireUser, h.upload)
 }

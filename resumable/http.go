@@ -22,6 +22,12 @@ import (
 )
 
 // Routes mounts the tus endpoint. Credentials are checked (requireUser) before tusd reads a body.
+// BodyRules: tus creation (with data) and PATCH stream their bodies to the object store for as
+// long as they keep moving; the upload's declared length bounds them.
+func BodyRules() httpx.BodyRules {
+	return httpx.BodyRules{{Path: Path, Prefix: true, Limit: httpx.Streamed, Long: []string{fiber.MethodPatch, fiber.MethodPost}}}
+}
+
 func (s *Service) Routes(r fiber.Router, requireUser fiber.Handler) {
 	r.Options(Path, s.serve)
 	r.Options(Path+"/:id", s.serve)

@@ -14,6 +14,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -41,12 +42,6 @@ import (
 	"github.com/forteleasing/inspections/vehicles"
 	"github.com/forteleasing/inspections/vehicles/provider"
 	"github.com/forteleasing/inspections/vehicles/vincheck"
-)
-
-// Body limits per kind of route; the server-wide cap is the upload route's.
-const (
-	mobileBodyLimit = 64 << 10
-	onecBodyLimit   = 32 << 20 // a batch of vehicle types carries base64 PNGs
 )
 
 // App is the whole service, opened and wired in one place.
@@ -196,7 +191,9 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, d Deps) (a *
 		return nil
 	}))
 	// Before every route: framing, encodings and declared sizes are refused here, reading nothing.
-	a.HTTP.Use(httpx.Guard(bodyLimit))
+	// Handlers read bodies with httpx.Body after authenticating, under their feature's limit.
+	bodies := slices.Concat(onec.BodyRules(), reports.UploadBodyRules(), resumable.BodyRules())
+	a.HTTP.Use(httpx.Guard(bodies.Limit))
 	checks := map[string]ops.Check{
 		"database":     db.PingContext,
 		"object_store": store.Ping,
@@ -204,7 +201,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, d Deps) (a *
 	}
 	checks["disk"] = ops.FreeSpace(rel.MinFreeBytes, dataDirs(cfg)...)
 	ops.Routes(a.HTTP, checks)
-	a.HTTP.Use(httpx.Deadline(rel.RequestTimeout, LongBody))
+	a.HTTP.Use(httpx.Deadline(rel.RequestTimeout, bodies.Long))
 	apidocs.Routes(a.HTTP)
 	a.OneCThrottle = onec.NewThrottle(onec.NewStore(db), onec.ThrottleOptions{
 		Max: cfg.OneCAuthFailures, Window: cfg.OneCAuthWindow, Now: now, Logger: log,
@@ -237,13 +234,6 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, d Deps) (a *
 	return a, nil
 }
 
-// LongBody picks the requests whose body may take as long as it keeps moving (plain uploads, tus
-// PATCH): their dependency calls carry their own deadlines instead of the request's.
-func LongBody(c *fiber.Ctx) bool {
-	p, m := c.Path(), c.Method()
-	return p == "/reports/upload" || (strings.HasPrefix(p, resumable.Path) && (m == fiber.MethodPatch || m == fiber.MethodPost))
-}
-
 // dataDirs are the local directories the service writes to: SQLite's, the disk store's, the spool's.
 func dataDirs(cfg config.Config) []string {
 	dirs := []string{os.TempDir()}
@@ -255,21 +245,6 @@ func dataDirs(cfg config.Config) []string {
 		dirs = append(dirs, p)
 	}
 	return dirs
-}
-
-// bodyLimit is each route's body limit, in one place: 1C batches may be large, the upload routes
-// stream their bodies under their own limits, everything else is small JSON or form data. Handlers
-// read bodies with httpx.Body after authenticating, so the limit holds for every byte buffered.
-func bodyLimit(path string) int {
-	p := strings.TrimRight(strings.ToLower(path), "/")
-	switch {
-	case strings.HasPrefix(p, "/1c/"):
-		return onecBodyLimit
-	case p == "/reports/upload", strings.HasPrefix(p, resumable.Path):
-		return httpx.Streamed
-	default:
-		return mobileBodyLimit
-	}
 }
 
 // Run serves on the configured address until ctx ends.
