@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/forteleasing/inspections/internal/database"
+	"github.com/forteleasing/inspections/internal/testenv"
 )
 
 // newDatabase creates an empty database of its own on the server of FL_TEST_POSTGRES_URL (a backup is
@@ -27,7 +28,7 @@ func newDatabase(t *testing.T, name string) string {
 	t.Helper()
 	base := os.Getenv("FL_TEST_POSTGRES_URL")
 	if base == "" {
-		t.Skip("FL_TEST_POSTGRES_URL is not set: the backup test needs PostgreSQL (bash .ci/run starts it)")
+		testenv.Missing(t, "FL_TEST_POSTGRES_URL is not set: the backup test needs PostgreSQL (bash .ci/run starts it)")
 	}
 	admin, err := database.Open(context.Background(), base)
 	if err != nil {

@@ -29,6 +29,7 @@ import (
 
 	"github.com/forteleasing/inspections/internal/database"
 	"github.com/forteleasing/inspections/internal/database/dbtest"
+	"github.com/forteleasing/inspections/internal/testenv"
 )
 
 // The demo data the instances load (onec/demo.go) and the credentials every instance shares.
@@ -82,7 +83,7 @@ func needTool(t *testing.T, name string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
 	if err != nil {
-		t.Skipf("%s is not installed (apt-get install -y %s; .ci/run installs it)", name, name)
+		testenv.Missing(t, "%s is not installed (apt-get install -y %s; .ci/run installs it)", name, name)
 	}
 	return p
 }
@@ -122,7 +123,7 @@ func testBucket(t *testing.T) string {
 	t.Helper()
 	raw := os.Getenv("FL_TEST_S3_URL")
 	if raw == "" {
-		t.Skip("FL_TEST_S3_URL is not set: the deployment tests need MinIO (bash .ci/run starts it)")
+		testenv.Missing(t, "FL_TEST_S3_URL is not set: the deployment tests need MinIO (bash .ci/run starts it)")
 	}
 	u, err := url.Parse(raw)
 	if err != nil {

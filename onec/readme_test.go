@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/forteleasing/inspections/internal/apptest"
+	"github.com/forteleasing/inspections/internal/testenv"
 )
 
 // TestReadme_OneCExamplesWorkAsWritten runs the curl examples of README's "Bodies as 1C sends them"
@@ -18,7 +19,7 @@ import (
 func TestReadme_OneCExamplesWorkAsWritten(t *testing.T) {
 	for _, tool := range []string{"bash", "curl", "iconv"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s is not installed (.ci/run installs curl): README example test skipped", tool)
+			testenv.Missing(t, "%s is not installed (.ci/run installs curl): README example test skipped", tool)
 		}
 	}
 	readme, err := os.ReadFile(filepath.Join("..", "README.md"))

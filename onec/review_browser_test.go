@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/forteleasing/inspections/internal/apptest"
+	"github.com/forteleasing/inspections/internal/testenv"
 	"github.com/forteleasing/inspections/media/mp4meta/mp4test"
 )
 
@@ -52,7 +53,7 @@ f.addEventListener('load', () => {
 func TestReview_PageInChromium(t *testing.T) {
 	browser, err := exec.LookPath("chromium")
 	if err != nil {
-		t.Skip("chromium is not installed (apt-get install chromium; .ci/run does): browser test skipped")
+		testenv.Missing(t, "chromium is not installed (apt-get install chromium; .ci/run does): browser test skipped")
 	}
 	if testing.Short() {
 		t.Skip("-short: browser test skipped")

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/forteleasing/inspections/internal/apptest"
+	"github.com/forteleasing/inspections/internal/testenv"
 )
 
 // tusJS finds node and the tus-js-client package .ci/run installs (npm install --prefix .ci/node
@@ -20,11 +21,11 @@ func tusJS(t *testing.T) (node, modules string) {
 	t.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
-		t.Skip("node is not installed (apt-get install nodejs npm; .ci/run does): the tus-js-client test is skipped")
+		testenv.Missing(t, "node is not installed (apt-get install nodejs npm; .ci/run does): the tus-js-client test is skipped")
 	}
 	modules, _ = filepath.Abs(filepath.Join("..", ".ci", "node", "node_modules"))
 	if _, err := os.Stat(filepath.Join(modules, "tus-js-client")); err != nil {
-		t.Skip("tus-js-client is not installed (npm install --prefix .ci/node tus-js-client; .ci/run does): test skipped")
+		testenv.Missing(t, "tus-js-client is not installed (npm install --prefix .ci/node tus-js-client; .ci/run does): test skipped")
 	}
 	return node, modules
 }

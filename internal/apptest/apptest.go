@@ -26,6 +26,7 @@ import (
 	"github.com/forteleasing/inspections/internal/app"
 	"github.com/forteleasing/inspections/internal/config"
 	"github.com/forteleasing/inspections/internal/database/dbtest"
+	"github.com/forteleasing/inspections/internal/testenv"
 )
 
 // The seed's demo company (a BIN and an IIN), its vehicles and the test credentials.
@@ -77,7 +78,7 @@ func BucketURL(t testing.TB) string {
 	t.Helper()
 	raw := os.Getenv(S3URLEnv)
 	if raw == "" {
-		t.Skipf("%s is not set: MinIO tests skipped (bash .ci/run starts MinIO)", S3URLEnv)
+		testenv.Missing(t, "%s is not set: MinIO tests skipped (bash .ci/run starts MinIO)", S3URLEnv)
 	}
 	u, err := url.Parse(raw)
 	if err != nil {

@@ -1,7 +1,7 @@
 // Package deptest starts private PostgreSQL and MinIO servers for tests that must hang, stop or
 // restart a dependency (SIGSTOP, SIGCONT): never the shared ones. Each server has its own data
 // directory and a random loopback port, and is stopped and removed at cleanup. Tests skip with the
-// reason when the binaries are absent.
+// reason when the binaries are absent (and fail with CI set: see testenv).
 package deptest
 
 import (
@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/forteleasing/inspections/internal/testenv"
 )
 
 // Server is one private server process.
@@ -153,13 +155,13 @@ func Postgres(t testing.TB) *Server {
 	t.Helper()
 	bin := postgresBin()
 	if bin == "" {
-		t.Skip("PostgreSQL binaries not found under /usr/lib/postgresql/*/bin (apt-get install postgresql): hang test skipped")
+		testenv.Missing(t, "PostgreSQL binaries not found under /usr/lib/postgresql/*/bin (apt-get install postgresql): hang test skipped")
 	}
 	var cred *syscall.Credential
 	if os.Getuid() == 0 {
 		u, err := user.Lookup("postgres")
 		if err != nil {
-			t.Skip("running as root and there is no postgres user to run a private PostgreSQL as")
+			testenv.Missing(t, "running as root and there is no postgres user to run a private PostgreSQL as")
 		}
 		uid, _ := strconv.Atoi(u.Uid)
 		gid, _ := strconv.Atoi(u.Gid)
@@ -218,7 +220,7 @@ func MinIO(t testing.TB, bucket string) *Server {
 	t.Helper()
 	bin := minioBin()
 	if bin == "" {
-		t.Skip("minio binary not found in $(go env GOPATH)/bin or PATH (installed by start-services.sh): hang test skipped")
+		testenv.Missing(t, "minio binary not found in $(go env GOPATH)/bin or PATH (installed by start-services.sh): hang test skipped")
 	}
 	dir := privateDir(t, nil)
 	port, console := freePort(t), freePort(t)

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/forteleasing/inspections/internal/database"
+	"github.com/forteleasing/inspections/internal/testenv"
 )
 
 // PostgresURLEnv names the variable that points tests at a PostgreSQL server.
@@ -41,7 +42,7 @@ func PostgresURL(t testing.TB) string {
 	t.Helper()
 	base := os.Getenv(PostgresURLEnv)
 	if base == "" {
-		t.Skipf("%s is not set: PostgreSQL store tests skipped (run `eval \"$(../shared/ci/start-services.sh)\"` or see README)", PostgresURLEnv)
+		testenv.Missing(t, "%s is not set: PostgreSQL store tests skipped (run `eval \"$(../shared/ci/start-services.sh)\"` or see README)", PostgresURLEnv)
 	}
 	ctx := context.Background()
 	admin, err := database.Open(ctx, base)

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/forteleasing/inspections/internal/testenv"
 )
 
 // RequireFFmpeg returns ffmpeg's path, or skips the test saying why (.ci/run installs it).
@@ -22,7 +24,7 @@ func RequireFFmpeg(t testing.TB) string {
 	t.Helper()
 	p, err := exec.LookPath("ffmpeg")
 	if err != nil {
-		t.Skip("ffmpeg is not installed (apt-get install ffmpeg; .ci/run does): real-file test skipped")
+		testenv.Missing(t, "ffmpeg is not installed (apt-get install ffmpeg; .ci/run does): real-file test skipped")
 	}
 	return p
 }
