@@ -1,20 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"image"
-	"image/png"
 	"net/http"
 	"net/url"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
-
-	"github.com/makiuchi-d/gozxing"
-	"github.com/makiuchi-d/gozxing/qrcode"
 )
 
 type feedItem struct {
@@ -216,44 +210,6 @@ func TestDecision_EveryWrongStateAndTheRightOne(t *testing.T) {
 		u.RawQuery = q.Encode()
 		wantStatus(t, ta.do(http.MethodGet, u.RequestURI(), nil), 403, "forbidden")
 	})
-}
-
-func TestQR_EncodesTheVehicleGUID(t *testing.T) {
-	ta := newTestApp(t, "")
-	a := ta.do(http.MethodGet, "/vehicle/qr/"+binVehicle+"?size=512", nil, onecAuth()...)
-	if a.code != 200 || a.hdr.Get("Content-Type") != "image/png" {
-		t.Fatalf("qr: %d %s", a.code, a.hdr)
-	}
-	img, err := png.Decode(bytes.NewReader(a.raw))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if b := img.Bounds(); b.Dx() != 512 {
-		t.Fatalf("size %v", b)
-	}
-	if got := decodeQR(t, img); got != binVehicle {
-		t.Fatalf("decoded %q", got)
-	}
-	def := ta.do(http.MethodGet, "/vehicle/qr/"+binVehicle, nil, onecAuth()...)
-	if img, _ := png.Decode(bytes.NewReader(def.raw)); img == nil || img.Bounds().Dx() != 256 {
-		t.Fatal("default size is not 256")
-	}
-	wantStatus(t, ta.do(http.MethodGet, "/vehicle/qr/unknown-guid", nil, onecAuth()...), 404, "vehicle_not_found")
-	wantStatus(t, ta.do(http.MethodGet, "/vehicle/qr/"+binVehicle+"?size=50", nil, onecAuth()...), 400, "invalid")
-	wantStatus(t, ta.do(http.MethodGet, "/vehicle/qr/"+binVehicle, nil), 401, "invalid_credentials")
-}
-
-func decodeQR(t *testing.T, img image.Image) string {
-	t.Helper()
-	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := qrcode.NewQRCodeReader().Decode(bmp, nil)
-	if err != nil {
-		t.Fatalf("the PNG is not a readable QR code: %v", err)
-	}
-	return res.GetText()
 }
 
 var _ = context.Background
