@@ -144,14 +144,14 @@ func orderedKeys(t *testing.T, raw []byte) map[string][]string {
 	return out
 }
 
-// The seed's examples (copied byte for byte into cmd/forteleasing/testdata/seed) fix the order of the
+// The seed's examples (copied byte for byte into testdata/seed) fix the order of the
 // objects apps show as they arrive: filter.status, filter.date_range and each type's instructions.
 func TestGolden_KeyOrderOfTheSeedsExamples(t *testing.T) {
 	apptest.EachDialect(t, goldenKeyOrder)
 }
 
 func goldenKeyOrder(t *testing.T, a *apptest.App) {
-	dir := filepath.Join("..", "cmd", "forteleasing", "testdata", "seed")
+	dir := filepath.Join("testdata", "seed")
 	director := a.Login(apptest.DemoBIN, apptest.Director("golden-dir"))
 	employee := a.Login(apptest.DemoBIN, apptest.Employee("golden-emp", "+77005554433", "Айдар"))
 	tok := director.Str("access_token")

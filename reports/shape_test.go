@@ -1,4 +1,4 @@
-package main
+package reports_test
 
 import (
 	"encoding/json"
