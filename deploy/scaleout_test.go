@@ -575,13 +575,16 @@ func TestScaleOut_ThreeInstancesBehindHAProxy(t *testing.T) {
 		}
 
 		// Finished on c from wherever the upload stands. b died holding the upload's lock, a lease that
-		// lasts 30 s after its last renewal, and a request waits at most 20 s for a lock: like tus clients,
-		// retry until the lease has run out.
+		// lasts 30 s after its last renewal, and a request waits at most 20 s for a lock (then 423
+		// upload_locked, never a 5xx): like tus clients, retry until the lease has run out.
 		var head answer
 		eventually(t, 75*time.Second, "c to take over the upload", func() bool {
 			head = c.must(http.MethodHead, path, nil, append(slices.Clone(tus), "X-Instance", "c")...)
 			if head.code != 200 {
 				t.Logf("HEAD on c: %d %q", head.code, head.raw)
+				if head.code >= 500 {
+					t.Errorf("HEAD on c while b's lease lasts: %d, want 423 upload_locked", head.code)
+				}
 			}
 			return head.code == 200
 		})

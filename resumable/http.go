@@ -201,6 +201,7 @@ var tusReasons = map[string]string{
 	"ERR_READ_TIMEOUT":          "read_timeout",
 	"ERR_CONNECTION_RESET":      "connection_reset",
 	"ERR_LOCK_TIMEOUT":          "lock_timeout",
+	"ERR_UPLOAD_LOCKED":         "upload_locked",
 	"ERR_UPLOAD_NOT_FOUND":      "upload_not_found",
 	"ERR_NOT_IMPLEMENTED":       "not_implemented",
 }

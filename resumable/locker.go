@@ -38,8 +38,11 @@ type dbLock struct {
 	done   sync.WaitGroup
 }
 
+// Lock takes the lock, asking its holder once to let go, until ctx ends: then a lock another holder
+// kept is tus's 423 (ERR_UPLOAD_LOCKED: clients retry it), not tusd's 500 for a timeout. A holder that
+// died mid-PATCH keeps the lock until its lease runs out; its upload is locked, the server is not broken.
 func (k *dbLock) Lock(ctx context.Context, requestUnlock func()) error {
-	asked := false
+	asked, held := false, false
 	for {
 		now := k.l.now()
 		ok, err := k.l.store.tryLock(ctx, k.id, k.holder, now, now.Add(k.l.lease))
@@ -52,6 +55,7 @@ func (k *dbLock) Lock(ctx context.Context, requestUnlock func()) error {
 			go k.keep(requestUnlock)
 			return nil
 		}
+		held = held || err == nil
 		if !asked && err == nil {
 			if err := k.l.store.requestRelease(ctx, k.id); err != nil && ctx.Err() == nil {
 				return err
@@ -60,6 +64,9 @@ func (k *dbLock) Lock(ctx context.Context, requestUnlock func()) error {
 		}
 		select {
 		case <-ctx.Done():
+			if held {
+				return handler.ErrFileLocked
+			}
 			return handler.ErrLockTimeout
 		case <-time.After(k.l.poll):
 		}
