@@ -202,8 +202,17 @@ func (u *s3Upload) FinishUpload(ctx context.Context) error {
 
 func (u *s3Upload) terminate(ctx context.Context) error {
 	r := u.r
-	if r.MultipartID != "" {
-		err := u.b.core.AbortMultipartUpload(ctx, u.b.bucket, r.ObjectKey, r.MultipartID)
+	ids := []string{r.MultipartID}
+	if r.MultipartID == "" {
+		// The process died between starting the multipart upload and recording its id (create): S3
+		// knows the upload by its key, and its parts would cost storage for ever.
+		var err error
+		if ids, err = u.b.incomplete(ctx, r.ObjectKey); err != nil {
+			return err
+		}
+	}
+	for _, id := range ids {
+		err := u.b.core.AbortMultipartUpload(ctx, u.b.bucket, r.ObjectKey, id)
 		if err != nil && minio.ToErrorResponse(err).Code != "NoSuchUpload" {
 			return u.b.fail("abort multipart upload", err)
 		}
@@ -214,4 +223,18 @@ func (u *s3Upload) terminate(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// incomplete lists the ids of the multipart uploads in progress for key.
+func (b *s3Backend) incomplete(ctx context.Context, key string) ([]string, error) {
+	var ids []string
+	for u := range b.client.ListIncompleteUploads(ctx, b.bucket, key, false) {
+		if u.Err != nil {
+			return nil, b.fail("list multipart uploads", u.Err)
+		}
+		if u.Key == key {
+			ids = append(ids, u.UploadID)
+		}
+	}
+	return ids, nil
 }

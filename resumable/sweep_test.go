@@ -2,10 +2,12 @@ package resumable_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/forteleasing/inspections/internal/apptest"
+	"github.com/forteleasing/inspections/media"
 	"github.com/forteleasing/inspections/resumable"
 )
 
@@ -57,5 +59,64 @@ func TestTus_ExpiredUploadsAreSwept(t *testing.T) {
 		if left := tusLeft(t, ta); len(left) != 1 || left[0] != key {
 			t.Fatalf("left under tus/: %v, want only the committed %s", left, key)
 		}
+		if _, ok := ta.Media.(*media.S3); ok {
+			if n := multipartUploads(t, ta, "tus/"+old[strings.LastIndex(old, "/")+1:]); n != 0 {
+				t.Fatalf("%d multipart uploads of the expired upload left", n)
+			}
+		}
 	})
+}
+
+// A crash between starting an upload's S3 multipart upload and recording its id leaves a row without
+// the id: the sweep still finds the multipart upload by its key and aborts it, parts and all.
+func TestTus_SweepAbortsAMultipartUploadWhoseIdWasNeverRecorded(t *testing.T) {
+	ta := apptest.New(t, "", "FL_MEDIA_URL", apptest.BucketURL(t))
+	tok := ta.Token(apptest.DemoBIN, apptest.Director("crash"))
+	video := makeMP4(10<<20 + 5)
+	id := tusPath(t, tusCreate(ta, tok, len(video), tusFields(taskRef)))
+	if p := tusPatch(ta, tok, id, 0, video[:9<<20]); p.Code != 204 { // one 5 MiB part uploaded
+		t.Fatalf("PATCH %d %s", p.Code, p.Raw)
+	}
+	if _, err := ta.DB.Exec(`UPDATE resumable_uploads SET multipart_id = ''`); err != nil {
+		t.Fatal(err)
+	}
+	key := "tus/" + id[strings.LastIndex(id, "/")+1:]
+	if n := multipartUploads(t, ta, key); n != 1 {
+		t.Fatalf("%d multipart uploads of %s before the sweep, want 1", n, key)
+	}
+
+	now := time.Now().Add(25 * time.Hour)
+	sweeper, err := resumable.New(context.Background(), ta.DB, ta.Uploads, ta.Media,
+		resumable.Options{PublicURL: "https://api.example.kz", Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := sweeper.Sweep(context.Background()); err != nil || n != 1 {
+		t.Fatalf("the sweep removed %d (%v), want 1", n, err)
+	}
+	if left := tusLeft(t, ta); len(left) != 0 {
+		t.Fatalf("left under tus/: %v", left)
+	}
+	if n := multipartUploads(t, ta, key); n != 0 {
+		t.Fatalf("%d multipart uploads of %s left after the sweep", n, key)
+	}
+}
+
+// multipartUploads counts the multipart uploads in progress for key (MinIO lists them by exact key only).
+func multipartUploads(t *testing.T, ta *apptest.App, key string) int {
+	t.Helper()
+	client, bucket, err := ta.Media.(*media.S3).Raw(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for u := range client.ListIncompleteUploads(context.Background(), bucket, key, false) {
+		if u.Err != nil {
+			t.Fatal(u.Err)
+		}
+		if u.Key == key {
+			n++
+		}
+	}
+	return n
 }

@@ -298,6 +298,8 @@ func tusLeft(t *testing.T, ta *apptest.App) []string {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// MinIO lists multipart uploads by exact key only: this finds those of listed keys' prefix on
+		// S3 proper; tests that must know check a key with multipartUploads.
 		for u := range client.ListIncompleteUploads(ctx, bucket, "tus/", true) {
 			left = append(left, "multipart "+u.Key)
 		}
