@@ -18,6 +18,7 @@ import (
 	"github.com/forteleasing/inspections/internal/config"
 	"github.com/forteleasing/inspections/internal/database"
 	"github.com/forteleasing/inspections/media"
+	"github.com/pressly/goose/v3"
 )
 
 const usage = `usage: forteleasing <command>
@@ -126,10 +127,10 @@ func migrate(ctx context.Context, cfg config.Config, direction string, out io.Wr
 		return err
 	}
 	defer db.Close()
-	p, err := db.Migrator()
-	if err != nil {
-		return err
-	}
+	return db.Migrating(func(p *goose.Provider) error { return runMigrations(ctx, p, direction, out) })
+}
+
+func runMigrations(ctx context.Context, p *goose.Provider, direction string, out io.Writer) error {
 	switch direction {
 	case "up":
 		res, err := p.Up(ctx)

@@ -33,6 +33,19 @@ func BoundedURL(rawURL string, timeout time.Duration) string {
 	return u.String()
 }
 
+// unboundedURL is BoundedURL without a statement timeout, for migrations (see DB.Migrating): a
+// statement_timeout in rawURL is overridden, connect_timeout kept.
+func unboundedURL(rawURL string, timeout time.Duration) string {
+	u, err := url.Parse(BoundedURL(rawURL, timeout))
+	if err != nil {
+		return rawURL
+	}
+	q := u.Query()
+	q.Set("statement_timeout", "0")
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
 // bound gives ctx the call deadline unless it already has an earlier one.
 func (db *DB) bound(ctx context.Context) (context.Context, context.CancelFunc) {
 	t := db.timeout

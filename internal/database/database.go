@@ -37,6 +37,7 @@ type DB struct {
 	Dialect string
 	stmts   sync.Map // query → *sqlx.Stmt, see Prepared
 	timeout time.Duration
+	url     string // as given, for Migrating
 }
 
 // Prepared returns query as a statement prepared on the pool and kept for the handle's life:
@@ -150,7 +151,7 @@ func OpenTimeout(ctx context.Context, rawURL string, timeout time.Duration) (*DB
 		// and every new one parsed the schema and prepared the statements again (29 % of a refresh's CPU).
 		db.SetMaxIdleConns(8)
 		db.SetConnMaxIdleTime(5 * time.Minute)
-		return ping(ctx, &DB{DB: db, Dialect: SQLite, timeout: timeout})
+		return ping(ctx, &DB{DB: db, Dialect: SQLite, timeout: timeout, url: rawURL})
 	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
 		db, err := sqlx.Open("pgx", BoundedURL(rawURL, timeout))
 		if err != nil {
@@ -159,7 +160,7 @@ func OpenTimeout(ctx context.Context, rawURL string, timeout time.Duration) (*DB
 		db.SetMaxOpenConns(32)
 		db.SetMaxIdleConns(32)
 		db.SetConnMaxIdleTime(5 * time.Minute)
-		return ping(ctx, &DB{DB: db, Dialect: Postgres, timeout: timeout})
+		return ping(ctx, &DB{DB: db, Dialect: Postgres, timeout: timeout, url: rawURL})
 	default:
 		return nil, fmt.Errorf("database: FL_DATABASE_URL must start with sqlite:// or postgres://, got %q", Redact(rawURL))
 	}

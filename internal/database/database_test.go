@@ -70,3 +70,57 @@ func TestTimes_OrderLikeTimesInSQLite(t *testing.T) {
 		t.Fatalf("rows after +300ms: got %d, want 2", n)
 	}
 }
+
+// A migration waits for the locks it needs — here another instance's open transaction on companies,
+// which the last migration references — for longer than FL_DB_TIMEOUT, and still applies: the
+// request bound (PostgreSQL's statement_timeout) is not a migration's. Calls on the pool stay bounded.
+func TestMigrations_WaitForLocksLongerThanTheCallTimeout(t *testing.T) {
+	ctx := context.Background()
+	dbURL := dbtest.PostgresURL(t)
+	const timeout = 200 * time.Millisecond
+	db, err := database.OpenTimeout(ctx, dbURL, timeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	p, err := db.Migrator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sources := p.ListSources()
+	if _, err := p.UpTo(ctx, sources[len(sources)-2].Version); err != nil {
+		t.Fatal(err)
+	}
+
+	other, err := database.Open(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	tx, err := other.BeginTxx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.ExecContext(ctx, `LOCK TABLE companies IN ROW EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	held := 4 * timeout
+	release := time.AfterFunc(held, func() { _ = tx.Rollback() })
+	defer release.Stop()
+
+	start := time.Now()
+	if err := db.MigrateUp(ctx); err != nil {
+		t.Fatalf("migrate up while a transaction holds companies for %s: %v", held, err)
+	}
+	if waited := time.Since(start); waited < held {
+		t.Fatalf("the migration took %s: it did not wait for the lock (held %s)", waited, held)
+	}
+	if current, err := db.MigrationsCurrent(ctx); err != nil || !current {
+		t.Fatalf("after up: current=%v err=%v", current, err)
+	}
+
+	// The pool keeps its bound.
+	if _, err := db.ExecContext(ctx, `SELECT pg_sleep(1)`); err == nil {
+		t.Fatal("a 1 s statement on the pool was not cut at the call timeout")
+	}
+}
