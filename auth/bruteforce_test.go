@@ -184,3 +184,41 @@ func countRows(t *testing.T, ta *apptest.App, q string, args ...any) int {
 	}
 	return n
 }
+
+// Sixty unknown-BIN lookups from one address at once (across connections, as from several instances)
+// still stop at the hourly cap: the count and the ledger entry are serialised per address.
+func TestOTP_ConcurrentUnknownBINLookupsStopAtTheAddressCap(t *testing.T) {
+	apptest.EachDialect(t, func(t *testing.T, ta *apptest.App) {
+		base := ta.Listen()
+		unknown := validBINs(t, 60)
+		body, _ := json.Marshal(apptest.Director("enum"))
+		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: len(unknown)}}
+		var (
+			mu     sync.Mutex
+			wg     sync.WaitGroup
+			start  = make(chan struct{})
+			status = map[int]int{}
+		)
+		for _, b := range unknown {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				code := 0
+				if resp, err := client.Post(base+"/biin/"+b, "application/json", bytes.NewReader(body)); err == nil {
+					code = resp.StatusCode
+					resp.Body.Close()
+				}
+				mu.Lock()
+				status[code]++
+				mu.Unlock()
+			}()
+		}
+		close(start)
+		wg.Wait()
+		t.Logf("60 concurrent unknown BINs from one address: %v", status)
+		if status[404] != 30 || status[429] != 30 {
+			t.Fatalf("want 30 × 404 and 30 × 429, got %v", status)
+		}
+	})
+}

@@ -76,6 +76,9 @@ func (s *Store) issueOTP(ctx context.Context, companyID int64, o otpRow, ip stri
 		if _, err := tx.ExecContext(ctx, `UPDATE companies SET otp_requested_at = $2 WHERE id = $1`, companyID, o.CreatedAt); err != nil {
 			return err
 		}
+		if err := s.lockAddress(ctx, tx, ip); err != nil {
+			return err
+		}
 		// Times are read as rows, not through max()/min(): SQLite gives aggregates no declared type.
 		var w sendWindow
 		var err error
@@ -121,6 +124,9 @@ func (s *Store) issueOTP(ctx context.Context, companyID int64, o otpRow, ip stri
 // address's count in the window before this lookup and the oldest entry's time.
 func (s *Store) recordUnknownLookup(ctx context.Context, ip string, now, since time.Time, limit int) (count int, oldest time.Time, err error) {
 	err = s.db.InTx(ctx, func(tx *sqlx.Tx) error {
+		if err := s.lockAddress(ctx, tx, ip); err != nil {
+			return err
+		}
 		if err := tx.GetContext(ctx, &count, `SELECT count(*) FROM otp_sends WHERE client_ip = $1 AND sent_at > $2`, ip, since); err != nil {
 			return err
 		}
@@ -137,6 +143,18 @@ func (s *Store) recordUnknownLookup(ctx context.Context, ip string, now, since t
 		return err
 	})
 	return count, oldest, err
+}
+
+// lockAddress serialises, per client address, the transactions that count its OTP requests and
+// record one, so that concurrent requests (on several instances) cannot all pass the per-address cap
+// on the same count: a transaction-scoped advisory lock on PostgreSQL, released at commit; SQLite
+// has one writer and IMMEDIATE transactions already. Taken after the company row, never before it.
+func (s *Store) lockAddress(ctx context.Context, tx *sqlx.Tx, ip string) error {
+	if s.db.Dialect != database.Postgres {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('otp-address:' || $1, 0))`, ip)
+	return err
 }
 
 func firstTime(ctx context.Context, tx *sqlx.Tx, q string, args ...any) (sql.NullTime, error) {
