@@ -44,20 +44,20 @@ func TestReports_ListsShowEveryChangeAtOnce(t *testing.T) {
 			}
 			return nil
 		}
-		if status(bin, taskRef) != 1.0 {
+		if status(bin, apptest.TaskRef) != 1.0 {
 			t.Fatal("the demo task is not listed with status 1")
 		}
 		ta.Get("/reports/vehicle/filter", bin) // warm both caches
 
 		// An upload.
-		apptest.WantStatus(t, upload(ta, bin, meta(taskRef), makeMP4(2048), false), 201, "")
-		if s := status(bin, taskRef); s != 2.0 {
+		apptest.WantStatus(t, ta.Upload(bin, apptest.Meta(apptest.TaskRef), apptest.MP4(2048), false), 201, "")
+		if s := status(bin, apptest.TaskRef); s != 2.0 {
 			t.Fatalf("after upload: status %v, want 2", s)
 		}
 		// A decision.
-		apptest.WantStatus(t, ta.JSON(http.MethodPost, "/1c/reports/"+taskRef+"/decision",
+		apptest.WantStatus(t, ta.JSON(http.MethodPost, "/1c/reports/"+apptest.TaskRef+"/decision",
 			map[string]any{"status_code": 4, "reject_reason": "Темно"}, apptest.OneCAuth()...), 200, "")
-		if it := listed(general(bin), taskRef); it == nil || it["status_code"] != 4.0 || it["reject_reason"] != "Темно" {
+		if it := listed(general(bin), apptest.TaskRef); it == nil || it["status_code"] != 4.0 || it["reject_reason"] != "Темно" {
 			t.Fatalf("after rejection: %v", it)
 		}
 		// A new task from 1C.
@@ -83,7 +83,7 @@ func TestReports_ListsShowEveryChangeAtOnce(t *testing.T) {
 		}
 		apptest.WantStatus(t, ta.JSON(http.MethodPut, "/1c/vehicles", []any{map[string]any{"vehicle_guid": apptest.BINVehicle, "biin": apptest.DemoIIN,
 			"vehicle_type_code": apptest.CarType, "plate_number": "999ZZZ02"}}, apptest.OneCAuth()...), 200, "")
-		if status(bin, "cache-new") != nil || status(bin, taskRef) != nil {
+		if status(bin, "cache-new") != nil || status(bin, apptest.TaskRef) != nil {
 			t.Fatal("the old company still lists the moved vehicle's reports")
 		}
 		if strings.Contains(string(ta.Get("/reports/vehicle/filter", bin).Raw), apptest.BINVehicle) {

@@ -3,8 +3,6 @@ package reports_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/binary"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -14,10 +12,7 @@ import (
 
 	"github.com/forteleasing/inspections/internal/apptest"
 	"github.com/forteleasing/inspections/media"
-	"github.com/forteleasing/inspections/onec"
 )
-
-const taskRef = onec.DemoTaskRefKey
 
 // Two identical uploads with one Idempotency-Key sent at once (a phone retrying on a dropped link):
 // both are told 201, one upload is stored.
@@ -26,11 +21,11 @@ func TestUpload_ConcurrentRetriesWithOneKeyBothSucceed(t *testing.T) {
 		base := ta.Listen()
 		tok := ta.Token(apptest.DemoBIN, apptest.Director("idem-race"))
 		for round := 0; round < 5; round++ {
-			if _, err := ta.DB.Exec(`UPDATE reports SET status_code = 1 WHERE ref_key = $1`, taskRef); err != nil {
+			if _, err := ta.DB.Exec(`UPDATE reports SET status_code = 1 WHERE ref_key = $1`, apptest.TaskRef); err != nil {
 				t.Fatal(err)
 			}
 			key := "race-" + strconv.Itoa(round)
-			video := makeMP4(256 << 10)
+			video := apptest.MP4(256 << 10)
 			codes := make([]int, 2)
 			var wg sync.WaitGroup
 			for i := range codes {
@@ -91,21 +86,11 @@ func countUploads(t *testing.T, ta *apptest.App, key string) int {
 func multipartUpload(video []byte) (io.Reader, string) {
 	var buf bytes.Buffer
 	w := multipart.NewWriter(&buf)
-	for _, f := range [][2]string{{"ref_key", taskRef}, {"time_sent", "2026-03-03 10:15:00"}, {"lat", "43.238949"}, {"long", "76.889709"}} {
+	for _, f := range [][2]string{{"ref_key", apptest.TaskRef}, {"time_sent", "2026-03-03 10:15:00"}, {"lat", "43.238949"}, {"long", "76.889709"}} {
 		_ = w.WriteField(f[0], f[1])
 	}
 	fw, _ := w.CreateFormFile("file", "video.mp4")
 	_, _ = fw.Write(video)
 	w.Close()
 	return &buf, w.FormDataContentType()
-}
-
-func makeMP4(size int) []byte {
-	b := make([]byte, size)
-	binary.BigEndian.PutUint32(b[0:], 24)
-	copy(b[4:], "ftypisom\x00\x00\x02\x00isommp41")
-	binary.BigEndian.PutUint32(b[24:], uint32(size-24))
-	copy(b[28:], "mdat")
-	_, _ = rand.Read(b[32:])
-	return b
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"mime/multipart"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -26,40 +25,6 @@ import (
 	"github.com/forteleasing/inspections/reports"
 )
 
-type part struct{ name, value string }
-
-// uploadBody builds the multipart body in the given order; file may be nil to leave it out.
-func uploadBody(fields []part, file []byte, fileFirst bool) (io.Reader, string) {
-	var buf bytes.Buffer
-	w := multipart.NewWriter(&buf)
-	writeFile := func() {
-		if file != nil {
-			fw, _ := w.CreateFormFile("file", "video.mp4")
-			_, _ = fw.Write(file)
-		}
-	}
-	if fileFirst {
-		writeFile()
-	}
-	for _, f := range fields {
-		_ = w.WriteField(f.name, f.value)
-	}
-	if !fileFirst {
-		writeFile()
-	}
-	w.Close()
-	return &buf, w.FormDataContentType()
-}
-
-func meta(ref string) []part {
-	return []part{{"ref_key", ref}, {"time_sent", "2026-03-03 10:15:00"}, {"lat", "43.238949"}, {"long", "76.889709"}, {"odometer", "120345"}}
-}
-
-func upload(ta *apptest.App, token string, fields []part, file []byte, fileFirst bool, headers ...string) apptest.Answer {
-	body, ct := uploadBody(fields, file, fileFirst)
-	return ta.Do(http.MethodPost, "/reports/upload", body, append([]string{"Authorization", "Bearer " + token, "Content-Type", ct}, headers...)...)
-}
-
 func reportStatus(t *testing.T, ta *apptest.App, ref string) int {
 	return count(t, ta, `SELECT status_code FROM reports WHERE ref_key = $1`, ref)
 }
@@ -67,11 +32,11 @@ func reportStatus(t *testing.T, ta *apptest.App, ref string) int {
 func TestUpload_StoresTheVideoAndMovesTheReportToSent(t *testing.T) {
 	apptest.EachStore(t, func(t *testing.T, ta *apptest.App) {
 		tok := ta.Login(apptest.DemoBIN, apptest.Director("up")).Str("access_token")
-		video := makeMP4(300 << 10)
-		a := upload(ta, tok, meta(taskRef), video, false)
+		video := apptest.MP4(300 << 10)
+		a := ta.Upload(tok, apptest.Meta(apptest.TaskRef), video, false)
 		apptest.WantStatus(t, a, 201, "")
 		requireSeedShape(t, "upload", a.Body)
-		if s := reportStatus(t, ta, taskRef); s != 2 {
+		if s := reportStatus(t, ta, apptest.TaskRef); s != 2 {
 			t.Fatalf("status %d", s)
 		}
 		var row struct {
@@ -99,7 +64,7 @@ func TestUpload_StoresTheVideoAndMovesTheReportToSent(t *testing.T) {
 			t.Fatal("stored bytes differ from the upload")
 		}
 		// Only status 1 or 4 takes a video.
-		apptest.WantStatus(t, upload(ta, tok, meta(taskRef), video, false), 409, "report_not_awaiting_video")
+		apptest.WantStatus(t, ta.Upload(tok, apptest.Meta(apptest.TaskRef), video, false), 409, "report_not_awaiting_video")
 		if n := len(videos(t, ta)); n != 1 {
 			t.Fatalf("%d videos stored after a refused second upload", n)
 		}
@@ -109,59 +74,59 @@ func TestUpload_StoresTheVideoAndMovesTheReportToSent(t *testing.T) {
 func TestUpload_FieldsAfterTheFileAreFine(t *testing.T) {
 	ta := apptest.New(t, "")
 	tok := ta.Login(apptest.DemoBIN, apptest.Director("late-fields")).Str("access_token")
-	apptest.WantStatus(t, upload(ta, tok, meta(taskRef), makeMP4(4096), true), 201, "")
+	apptest.WantStatus(t, ta.Upload(tok, apptest.Meta(apptest.TaskRef), apptest.MP4(4096), true), 201, "")
 }
 
 func TestUpload_RefusesBadFilesAndLeavesNothing(t *testing.T) {
 	apptest.EachStore(t, func(t *testing.T, ta *apptest.App) {
 		tok := ta.Login(apptest.DemoBIN, apptest.Director("bad")).Str("access_token")
 		notMP4 := append([]byte("GIF89a this is not a video at all"), make([]byte, 4096)...)
-		apptest.WantStatus(t, upload(ta, tok, meta(taskRef), notMP4, false), 415, "not_mp4")
-		apptest.WantStatus(t, upload(ta, tok, meta(taskRef), []byte{}, false), 400, "empty_file")
-		apptest.WantStatus(t, upload(ta, tok, meta(taskRef), makeMP4(64<<10+1), false), 413, "file_too_large")
-		apptest.WantStatus(t, upload(ta, tok, meta(taskRef), makeMP4(64<<10+1), true), 413, "file_too_large")
+		apptest.WantStatus(t, ta.Upload(tok, apptest.Meta(apptest.TaskRef), notMP4, false), 415, "not_mp4")
+		apptest.WantStatus(t, ta.Upload(tok, apptest.Meta(apptest.TaskRef), []byte{}, false), 400, "empty_file")
+		apptest.WantStatus(t, ta.Upload(tok, apptest.Meta(apptest.TaskRef), apptest.MP4(64<<10+1), false), 413, "file_too_large")
+		apptest.WantStatus(t, ta.Upload(tok, apptest.Meta(apptest.TaskRef), apptest.MP4(64<<10+1), true), 413, "file_too_large")
 		if keys := videos(t, ta); len(keys) != 0 {
 			t.Fatalf("refused uploads left %v", keys)
 		}
-		if s := reportStatus(t, ta, taskRef); s != 1 {
+		if s := reportStatus(t, ta, apptest.TaskRef); s != 1 {
 			t.Fatalf("status %d after refused uploads", s)
 		}
-		apptest.WantStatus(t, upload(ta, tok, meta(taskRef), makeMP4(64<<10), false), 201, "") // exactly the limit
+		apptest.WantStatus(t, ta.Upload(tok, apptest.Meta(apptest.TaskRef), apptest.MP4(64<<10), false), 201, "") // exactly the limit
 	}, "FL_UPLOAD_MAX_BYTES", "65536")
 }
 
 func TestUpload_MissingAndMalformedFieldsAreNamed(t *testing.T) {
 	ta := apptest.New(t, "")
 	tok := ta.Login(apptest.DemoBIN, apptest.Director("fields")).Str("access_token")
-	a := upload(ta, tok, nil, nil, false)
+	a := ta.Upload(tok, nil, nil, false)
 	apptest.WantStatus(t, a, 400, "invalid")
 	for _, f := range []string{"file", "ref_key", "time_sent", "lat", "long"} {
 		if !strings.Contains(string(a.Raw), `"field":"`+f+`"`) {
 			t.Errorf("no error for %s: %s", f, a.Raw)
 		}
 	}
-	bad := []part{{"ref_key", taskRef}, {"time_sent", "03.03.2026"}, {"lat", "91"}, {"long", "abc"}, {"odometer", "-5"}}
-	a = upload(ta, tok, bad, makeMP4(4096), true)
+	bad := []apptest.Part{{"ref_key", apptest.TaskRef}, {"time_sent", "03.03.2026"}, {"lat", "91"}, {"long", "abc"}, {"odometer", "-5"}}
+	a = ta.Upload(tok, bad, apptest.MP4(4096), true)
 	apptest.WantStatus(t, a, 400, "invalid")
 	for _, f := range []string{"time_sent", "lat", "long", "odometer"} {
 		if !strings.Contains(string(a.Raw), `"field":"`+f+`"`) {
 			t.Errorf("no error for %s: %s", f, a.Raw)
 		}
 	}
-	if len(videos(t, ta)) != 0 || reportStatus(t, ta, taskRef) != 1 {
+	if len(videos(t, ta)) != 0 || reportStatus(t, ta, apptest.TaskRef) != 1 {
 		t.Fatal("a refused upload changed something")
 	}
 	apptest.WantStatus(t, ta.Do(http.MethodPost, "/reports/upload", strings.NewReader(`{"ref_key":"x"}`),
 		"Authorization", "Bearer "+tok, "Content-Type", "application/json"), 400, "multipart_required")
-	apptest.WantStatus(t, upload(ta, tok, meta(taskRef), makeMP4(4096), false, "Idempotency-Key", strings.Repeat("k", 200)), 400, "invalid_idempotency_key")
+	apptest.WantStatus(t, ta.Upload(tok, apptest.Meta(apptest.TaskRef), apptest.MP4(4096), false, "Idempotency-Key", strings.Repeat("k", 200)), 400, "invalid_idempotency_key")
 }
 
 func TestUpload_AnotherCompanysReportIsNotFound(t *testing.T) {
 	apptest.EachDialect(t, func(t *testing.T, ta *apptest.App) {
 		other := ta.Login(apptest.DemoIIN, apptest.Director("thief")).Str("access_token")
-		apptest.WantStatus(t, upload(ta, other, meta(taskRef), makeMP4(4096), false), 404, "report_not_found")
-		apptest.WantStatus(t, upload(ta, other, meta(taskRef), makeMP4(4096), true), 404, "report_not_found")
-		if len(videos(t, ta)) != 0 || reportStatus(t, ta, taskRef) != 1 {
+		apptest.WantStatus(t, ta.Upload(other, apptest.Meta(apptest.TaskRef), apptest.MP4(4096), false), 404, "report_not_found")
+		apptest.WantStatus(t, ta.Upload(other, apptest.Meta(apptest.TaskRef), apptest.MP4(4096), true), 404, "report_not_found")
+		if len(videos(t, ta)) != 0 || reportStatus(t, ta, apptest.TaskRef) != 1 {
 			t.Fatal("another company's upload changed something")
 		}
 	})
@@ -170,9 +135,9 @@ func TestUpload_AnotherCompanysReportIsNotFound(t *testing.T) {
 func TestUpload_RetryWithTheSameKeyStoresOnce(t *testing.T) {
 	apptest.EachStore(t, func(t *testing.T, ta *apptest.App) {
 		tok := ta.Login(apptest.DemoBIN, apptest.Director("idem")).Str("access_token")
-		video := makeMP4(8192)
+		video := apptest.MP4(8192)
 		for i := 0; i < 3; i++ {
-			apptest.WantStatus(t, upload(ta, tok, meta(taskRef), video, false, "Idempotency-Key", "upload-42"), 201, "")
+			apptest.WantStatus(t, ta.Upload(tok, apptest.Meta(apptest.TaskRef), video, false, "Idempotency-Key", "upload-42"), 201, "")
 		}
 		if n := count(t, ta, `SELECT count(*) FROM uploads`); n != 1 {
 			t.Fatalf("%d upload rows", n)
@@ -195,7 +160,7 @@ func TestUpload_ConcurrentUploadsForOneReportHaveOneWinner(t *testing.T) {
 			wg.Add(1)
 			go func(i int) {
 				defer wg.Done()
-				a := upload(ta, toks[i%3], meta(taskRef), makeMP4(64<<10), false, "Idempotency-Key", fmt.Sprintf("k-%d", i))
+				a := ta.Upload(toks[i%3], apptest.Meta(apptest.TaskRef), apptest.MP4(64<<10), false, "Idempotency-Key", fmt.Sprintf("k-%d", i))
 				switch a.Code {
 				case 201:
 					created.Add(1)
@@ -241,7 +206,7 @@ func TestUpload_DatabaseFailingAfterTheObjectRemovesTheObject(t *testing.T) {
 		1<<20, time.Now, slog.New(slog.NewJSONHandler(io.Discard, nil)))
 	app := httpx.NewApp(slog.New(slog.NewJSONHandler(io.Discard, nil)), httpx.AppOptions{StreamRequestBody: true})
 	reports.NewUploadHandler(up, nil).Routes(app, ta.AuthHTTP.RequireUser)
-	body, ct := uploadBody(meta(taskRef), makeMP4(8192), false)
+	body, ct := apptest.UploadBody(apptest.Meta(apptest.TaskRef), apptest.MP4(8192), false)
 	req := httptest.NewRequest(http.MethodPost, "/reports/upload", body)
 	req.Header.Set("Authorization", "Bearer "+tok)
 	req.Header.Set("Content-Type", ct)
@@ -255,7 +220,7 @@ func TestUpload_DatabaseFailingAfterTheObjectRemovesTheObject(t *testing.T) {
 	if keys := videos(t, ta); len(keys) != 0 {
 		t.Fatalf("the object outlived the failed commit: %v", keys)
 	}
-	if s := reportStatus(t, ta, taskRef); s != 1 {
+	if s := reportStatus(t, ta, apptest.TaskRef); s != 1 {
 		t.Fatalf("report status %d after a failed commit", s)
 	}
 }
@@ -314,9 +279,9 @@ func TestUpload_MinIODyingMidRequestLeavesTheReportUntouched(t *testing.T) {
 	u.Host = p.ln.Addr().String()
 	ta := apptest.New(t, "", "FL_MEDIA_URL", u.String())
 	tok := ta.Login(apptest.DemoBIN, apptest.Director("minio-dies")).Str("access_token")
-	a := upload(ta, tok, meta(taskRef), makeMP4(4<<20), false)
+	a := ta.Upload(tok, apptest.Meta(apptest.TaskRef), apptest.MP4(4<<20), false)
 	apptest.WantStatus(t, a, 503, "unavailable")
-	if s := reportStatus(t, ta, taskRef); s != 1 {
+	if s := reportStatus(t, ta, apptest.TaskRef); s != 1 {
 		t.Fatalf("report status %d", s)
 	}
 	if n := count(t, ta, `SELECT count(*) FROM uploads`); n != 0 {
@@ -332,9 +297,9 @@ func TestUpload_MinIODyingMidRequestLeavesTheReportUntouched(t *testing.T) {
 func TestUpload_SweeperRemovesOnlyOrphans(t *testing.T) {
 	apptest.EachStore(t, func(t *testing.T, ta *apptest.App) {
 		tok := ta.Login(apptest.DemoBIN, apptest.Director("sweep")).Str("access_token")
-		apptest.WantStatus(t, upload(ta, tok, meta(taskRef), makeMP4(4096), false), 201, "")
+		apptest.WantStatus(t, ta.Upload(tok, apptest.Meta(apptest.TaskRef), apptest.MP4(4096), false), 201, "")
 		orphan := "videos/1/orphan.mp4"
-		if _, err := ta.Media.Put(context.Background(), orphan, bytes.NewReader(makeMP4(100)), 100, "video/mp4"); err != nil {
+		if _, err := ta.Media.Put(context.Background(), orphan, bytes.NewReader(apptest.MP4(100)), 100, "video/mp4"); err != nil {
 			t.Fatal(err)
 		}
 		if n, err := ta.Uploads.SweepOrphans(context.Background(), 0); err != nil || n != 1 {
@@ -351,9 +316,9 @@ func TestUpload_RefusedBeforeTheBodyIsReadAnswersCleanly(t *testing.T) {
 	ta := apptest.New(t, "")
 	// A bad token is refused before the handler reads the video: the unread megabyte must not be
 	// taken for the next request on the connection.
-	a := upload(ta, "not-a-token", meta(taskRef), makeMP4(1<<20), false)
+	a := ta.Upload("not-a-token", apptest.Meta(apptest.TaskRef), apptest.MP4(1<<20), false)
 	apptest.WantStatus(t, a, 401, "")
-	if s := reportStatus(t, ta, taskRef); s != 1 {
+	if s := reportStatus(t, ta, apptest.TaskRef); s != 1 {
 		t.Fatalf("report status %d", s)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/forteleasing/inspections/internal/apptest"
 	"github.com/forteleasing/inspections/internal/deptest"
 )
 
@@ -69,7 +70,7 @@ func TestFaults_PostgreSQLHungAnswers503Within10sThenRecovers(t *testing.T) {
 
 	pg.Resume()
 	start := time.Now()
-	waitFor(t, "the list answers 200 again", func() bool { return ta.get("/reports/general/filter", token).code == 200 })
+	apptest.Eventually(t, func() bool { return ta.get("/reports/general/filter", token).code == 200 }, "the list answers 200 again")
 	t.Logf("recovered %s after SIGCONT, without a restart", time.Since(start).Round(time.Millisecond))
 	ta.login(demoBIN, director("pg-hang-after"))
 }
@@ -110,9 +111,9 @@ func TestFaults_MinIOHungMidUploadAnswers503Within60sThenRecovers(t *testing.T) 
 
 	minio.Resume()
 	start = time.Now()
-	waitFor(t, "the upload succeeds again", func() bool {
+	apptest.Eventually(t, func() bool {
 		return ta.upload(token, meta(taskRef), makeMP4(64<<10), false, "Idempotency-Key", "after-hang").code == 201
-	})
+	}, "the upload succeeds again")
 	t.Logf("upload succeeded %s after SIGCONT, without a restart", time.Since(start).Round(time.Millisecond))
 }
 

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/forteleasing/inspections/internal/apptest"
 )
 
 // rawUpload opens a connection to base and sends the header of an upload whose multipart body is
@@ -154,7 +156,7 @@ func TestUpload_ThirdConcurrentUploadOfOneUserIs429(t *testing.T) {
 		}
 	}
 	// The two held uploads are inside the handler once the store has their first bytes spooled.
-	waitFor(t, "two uploads in progress", func() bool { return ta.app.UploadSlots.Held(ta.userID(t, tok)) == 2 })
+	apptest.Eventually(t, func() bool { return ta.app.UploadSlots.Held(ta.userID(t, tok)) == 2 }, "two uploads in progress")
 
 	// Only the first 8 KiB of the third body are sent (fasthttp reads that much with the header before
 	// any handler runs); the rest is never sent and must not be awaited.
@@ -178,7 +180,7 @@ func TestUpload_ThirdConcurrentUploadOfOneUserIs429(t *testing.T) {
 	}
 	// Hanging up one held upload frees its slot.
 	held[0].Close()
-	waitFor(t, "a slot freed", func() bool { return ta.app.UploadSlots.Held(ta.userID(t, tok)) == 1 })
+	apptest.Eventually(t, func() bool { return ta.app.UploadSlots.Held(ta.userID(t, tok)) == 1 }, "a slot freed")
 	if a := ta.upload(tok, meta(taskRef), makeMP4(8192), false); a.code != 201 {
 		t.Fatalf("upload after a slot was freed: %d %s", a.code, a.raw)
 	}

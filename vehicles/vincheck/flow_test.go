@@ -1,4 +1,4 @@
-package main
+package vincheck_test
 
 import (
 	"encoding/json"
@@ -14,6 +14,8 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/forteleasing/inspections/internal/app"
+	"github.com/forteleasing/inspections/internal/apptest"
 	"github.com/forteleasing/inspections/internal/database/dbtest"
 	"github.com/forteleasing/inspections/vehicles/provider"
 )
@@ -159,18 +161,18 @@ func odometerEnv(f *fakeOdometer) []string {
 }
 
 // vinTask adds a vehicle with the given plate and 1C VIN to the demo company, with a task ref.
-func vinTask(t *testing.T, ta *testApp, plate, vin, ref string) {
+func vinTask(t *testing.T, ta *apptest.App, plate, vin, ref string) {
 	t.Helper()
 	guid := "veh-" + plate
-	wantStatus(t, ta.jsonDo(http.MethodPut, "/1c/vehicles", []any{map[string]any{"vehicle_guid": guid, "biin": demoBIN,
-		"vehicle_type_code": carType, "vin_code": vin, "plate_number": plate}}, onecAuth()...), 200, "")
-	wantStatus(t, ta.jsonDo(http.MethodPut, "/1c/reports", []any{map[string]any{"ref_key": ref, "report_number": ref,
+	apptest.WantStatus(t, ta.JSON(http.MethodPut, "/1c/vehicles", []any{map[string]any{"vehicle_guid": guid, "biin": apptest.DemoBIN,
+		"vehicle_type_code": apptest.CarType, "vin_code": vin, "plate_number": plate}}, apptest.OneCAuth()...), 200, "")
+	apptest.WantStatus(t, ta.JSON(http.MethodPut, "/1c/reports", []any{map[string]any{"ref_key": ref, "report_number": ref,
 		"vehicle_guid": guid, "date_start": "2099-01-01T00:00:00", "date_finish": "2099-01-08T00:00:00", "status_code": 1}},
-		onecAuth()...), 200, "")
+		apptest.OneCAuth()...), 200, "")
 }
 
 // vinVehicles adds a vehicle and a task for each plate (→ 1C VIN); it returns the tasks' ref_keys by plate.
-func vinVehicles(t *testing.T, ta *testApp, plates map[string]string) map[string]string {
+func vinVehicles(t *testing.T, ta *apptest.App, plates map[string]string) map[string]string {
 	t.Helper()
 	refs := map[string]string{}
 	for plate, vin := range plates {
@@ -181,59 +183,43 @@ func vinVehicles(t *testing.T, ta *testApp, plates map[string]string) map[string
 }
 
 // vinChecks waits until every ref has a vin_check in the 1C feed whose status is not pending, and returns them.
-func (ta *testApp) vinChecks(t *testing.T, refs ...string) map[string]map[string]any {
+func vinChecks(t *testing.T, ta *apptest.App, refs ...string) map[string]map[string]any {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		got := ta.feedChecks(t)
-		done := true
+	var got map[string]map[string]any
+	apptest.Eventually(t, func() bool {
+		got = feedChecks(t, ta)
 		for _, r := range refs {
 			if c := got[r]; c == nil || c["status"] == "pending" {
-				done = false
+				return false
 			}
 		}
-		if done {
-			return got
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no finished vin_check for all of %v after 20 s (got %v)", refs, got)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return true
+	}, "no finished vin_check for all of %v", refs)
+	return got
 }
 
 // feedChecks returns the vin_check of every report in the 1C feed that has one.
-func (ta *testApp) feedChecks(t *testing.T) map[string]map[string]any {
+func feedChecks(t *testing.T, ta *apptest.App) map[string]map[string]any {
 	t.Helper()
-	items, _ := ta.readFeed(t, "", "0", 1000, nil)
+	items, _ := readFeed(t, ta, "", "0", 1000, nil)
 	got := map[string]map[string]any{}
 	for _, it := range items {
-		if c, ok := it.raw["vin_check"].(map[string]any); ok {
+		if c, ok := it.Raw["vin_check"].(map[string]any); ok {
 			got[it.RefKey] = c
 		}
 	}
 	return got
 }
 
-// waitFor polls cond until it holds or 20 s pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
-}
-
 // attempts is how many tries the check of a report's upload has had.
-func (ta *testApp) attempts(t *testing.T, ref string) int {
-	return ta.count(t, `SELECT coalesce(sum(c.attempts), 0) FROM vin_checks c JOIN reports r ON r.id = c.report_id WHERE r.ref_key = $1`, ref)
+func attempts(t *testing.T, ta *apptest.App, ref string) int {
+	return count(t, ta, `SELECT coalesce(sum(c.attempts), 0) FROM vin_checks c JOIN reports r ON r.id = c.report_id WHERE r.ref_key = $1`, ref)
 }
 
 // providerCalls sums the provider-call counter of /metrics for one provider and outcome.
-func (ta *testApp) providerCalls(t *testing.T, name, outcome string) float64 {
+func providerCalls(t *testing.T, ta *apptest.App, name, outcome string) float64 {
 	t.Helper()
-	families, err := ta.app.Metrics.Registry.Gather()
+	families, err := ta.Metrics.Registry.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,13 +254,13 @@ func TestVINCheck_MatchMismatchAndNotFoundShowInTheFeed(t *testing.T) {
 			if dialect == "postgres" {
 				url = dbtest.PostgresURL(t)
 			}
-			ta := newTestApp(t, url, okpockEnv(f)...)
+			ta := apptest.New(t, url, okpockEnv(f)...)
 			refs := vinVehicles(t, ta, map[string]string{"111AAA02": vinLexus, "222BBB02": vinLexus, "333CCC02": vinVW})
-			tok := ta.login(demoBIN, director("vin")).str("access_token")
+			tok := ta.Login(apptest.DemoBIN, apptest.Director("vin")).Str("access_token")
 			for _, ref := range refs {
-				wantStatus(t, ta.upload(tok, meta(ref), makeMP4(2048), false), 201, "")
+				apptest.WantStatus(t, ta.Upload(tok, apptest.Meta(ref), apptest.MP4(2048), false), 201, "")
 			}
-			checks := ta.vinChecks(t, refs["111AAA02"], refs["222BBB02"], refs["333CCC02"])
+			checks := vinChecks(t, ta, refs["111AAA02"], refs["222BBB02"], refs["333CCC02"])
 			match, mismatch, notFound := checks[refs["111AAA02"]], checks[refs["222BBB02"]], checks[refs["333CCC02"]]
 			if match["status"] != "match" || match["provider"] != "okpock" || match["vin_found"] != vinLexus || match["vin_expected"] != vinLexus {
 				t.Errorf("match: %v", match)
@@ -296,7 +282,7 @@ func TestVINCheck_MatchMismatchAndNotFoundShowInTheFeed(t *testing.T) {
 				t.Errorf("not found: %v", notFound)
 			}
 			// The provider calls are on /metrics, by provider and outcome.
-			if ok, nf := ta.providerCalls(t, "okpock", "ok"), ta.providerCalls(t, "okpock", "not_found"); ok < 2 || nf < 1 {
+			if ok, nf := providerCalls(t, ta, "okpock", "ok"), providerCalls(t, ta, "okpock", "not_found"); ok < 2 || nf < 1 {
 				t.Errorf("okpock calls on /metrics: %v ok, %v not_found", ok, nf)
 			}
 		})
@@ -304,23 +290,23 @@ func TestVINCheck_MatchMismatchAndNotFoundShowInTheFeed(t *testing.T) {
 }
 
 func TestVINCheck_UnconfiguredProvidersSayNotConfigured(t *testing.T) {
-	ta := newTestApp(t, "")
+	ta := apptest.New(t, "")
 	refs := vinVehicles(t, ta, map[string]string{"444DDD02": vinLexus})
-	tok := ta.login(demoBIN, director("vin-nc"))
-	wantStatus(t, ta.upload(tok.str("access_token"), meta(refs["444DDD02"]), makeMP4(2048), false), 201, "")
-	c := ta.vinChecks(t, refs["444DDD02"])[refs["444DDD02"]]
+	tok := ta.Login(apptest.DemoBIN, apptest.Director("vin-nc"))
+	apptest.WantStatus(t, ta.Upload(tok.Str("access_token"), apptest.Meta(refs["444DDD02"]), apptest.MP4(2048), false), 201, "")
+	c := vinChecks(t, ta, refs["444DDD02"])[refs["444DDD02"]]
 	if c["status"] != "not_configured" || c["provider"] != "" || c["vin_found"] != "" || c["odometer"] != nil {
 		t.Fatalf("vin_check %v", c)
 	}
 }
 
 func TestVINCheck_FeedShowsNullBeforeAnyUpload(t *testing.T) {
-	ta := newTestApp(t, "")
+	ta := apptest.New(t, "")
 	refs := vinVehicles(t, ta, map[string]string{"454DDD02": vinLexus})
-	items, _ := ta.readFeed(t, "", "0", 1000, nil)
+	items, _ := readFeed(t, ta, "", "0", 1000, nil)
 	for _, it := range items {
 		if it.RefKey == refs["454DDD02"] {
-			if v, ok := it.raw["vin_check"]; !ok || v != nil {
+			if v, ok := it.Raw["vin_check"]; !ok || v != nil {
 				t.Fatalf("vin_check of a report without an upload: %v (present %v)", v, ok)
 			}
 			return
@@ -330,21 +316,21 @@ func TestVINCheck_FeedShowsNullBeforeAnyUpload(t *testing.T) {
 }
 
 func TestVINCheck_OdometerIsRegisteredOnceWithTheReportAsTicket(t *testing.T) {
-	eachVINDialect(t, func(t *testing.T, url string) {
+	apptest.EachDatabase(t, func(t *testing.T, url string) {
 		f := newFakeOkpock(t, map[string]string{"121AAA02": vinLexus})
 		odo := newFakeOdometer(t)
 		f.failures.Store(2) // the first two tries find Okpock down: the check is retried
-		quick := deps{
+		quick := app.Deps{
 			Providers: provider.Options{MaxTries: 1},
 			VINRetry:  func(int) time.Duration { return 100 * time.Millisecond },
 		}
-		ta := newTestAppWith(t, url, quick, append(okpockEnv(f), odometerEnv(odo)...)...)
+		ta := apptest.NewWith(t, url, quick, append(okpockEnv(f), odometerEnv(odo)...)...)
 		ref := "0b0e4a4e-5d37-4a51-9c1f-6f1d3c2b9a10" // 1C's ref_keys are GUIDs; the registry wants a UUID ticket
 		vinTask(t, ta, "121AAA02", vinLexus, ref)
-		tok := ta.login(demoBIN, director("vin-odo")).str("access_token")
-		wantStatus(t, ta.upload(tok, meta(ref), makeMP4(2048), false), 201, "")
+		tok := ta.Login(apptest.DemoBIN, apptest.Director("vin-odo")).Str("access_token")
+		apptest.WantStatus(t, ta.Upload(tok, apptest.Meta(ref), apptest.MP4(2048), false), 201, "")
 
-		c := ta.vinChecks(t, ref)[ref]
+		c := vinChecks(t, ta, ref)[ref]
 		if c["status"] != "match" {
 			t.Fatalf("vin_check %v", c)
 		}
@@ -353,7 +339,7 @@ func TestVINCheck_OdometerIsRegisteredOnceWithTheReportAsTicket(t *testing.T) {
 			t.Errorf("odometer %v", c["odometer"])
 		}
 		sent := odo.registrations()
-		if n := ta.attempts(t, ref); n != 3 {
+		if n := attempts(t, ta, ref); n != 3 {
 			t.Fatalf("finished after %d tries, want 3", n)
 		}
 		if len(sent) != 1 {
@@ -365,35 +351,29 @@ func TestVINCheck_OdometerIsRegisteredOnceWithTheReportAsTicket(t *testing.T) {
 	})
 }
 
-// eachVINDialect runs fn on a fresh SQLite file and, when configured, a fresh PostgreSQL schema.
-func eachVINDialect(t *testing.T, fn func(t *testing.T, url string)) {
-	t.Run("sqlite", func(t *testing.T) { fn(t, "sqlite://"+t.TempDir()+"/vin.db") })
-	t.Run("postgres", func(t *testing.T) { fn(t, dbtest.PostgresURL(t)) })
-}
-
 func TestVINCheck_PendingJobsSurviveARestartThenComplete(t *testing.T) {
-	eachVINDialect(t, func(t *testing.T, url string) {
+	apptest.EachDatabase(t, func(t *testing.T, url string) {
 		f := newFakeOkpock(t, map[string]string{"555EEE02": vinLexus})
 		f.status.Store(503) // Okpock is down
-		quick := deps{VINRetry: func(int) time.Duration { return 300 * time.Millisecond }}
-		first := newTestAppWith(t, url, quick, okpockEnv(f)...)
+		quick := app.Deps{VINRetry: func(int) time.Duration { return 300 * time.Millisecond }}
+		first := apptest.NewWith(t, url, quick, okpockEnv(f)...)
 		refs := vinVehicles(t, first, map[string]string{"555EEE02": vinLexus})
 		ref := refs["555EEE02"]
-		tok := first.login(demoBIN, director("vin-restart")).str("access_token")
-		wantStatus(t, first.upload(tok, meta(ref), makeMP4(2048), false), 201, "")
-		waitFor(t, "a first try", func() bool { return first.attempts(t, ref) >= 1 })
-		if s := first.count(t, `SELECT count(*) FROM vin_checks WHERE status = 'pending'`); s != 1 {
+		tok := first.Login(apptest.DemoBIN, apptest.Director("vin-restart")).Str("access_token")
+		apptest.WantStatus(t, first.Upload(tok, apptest.Meta(ref), apptest.MP4(2048), false), 201, "")
+		apptest.Eventually(t, func() bool { return attempts(t, first, ref) >= 1 }, "a first try")
+		if s := count(t, first, `SELECT count(*) FROM vin_checks WHERE status = 'pending'`); s != 1 {
 			t.Fatalf("%d pending checks while Okpock is down", s)
 		}
-		first.app.Close() // the service stops with the job waiting for its next try
+		first.Close() // the service stops with the job waiting for its next try
 
 		f.status.Store(0) // Okpock is back; a new process takes the job over
-		second := newTestAppWith(t, url, quick, okpockEnv(f)...)
-		c := second.vinChecks(t, ref)[ref]
+		second := apptest.NewWith(t, url, quick, okpockEnv(f)...)
+		c := vinChecks(t, second, ref)[ref]
 		if c["status"] != "match" {
 			t.Fatalf("after the restart: %v", c)
 		}
-		if n := second.attempts(t, ref); n < 2 {
+		if n := attempts(t, second, ref); n < 2 {
 			t.Fatalf("finished after %d tries; want a retry", n)
 		}
 	})
@@ -402,17 +382,17 @@ func TestVINCheck_PendingJobsSurviveARestartThenComplete(t *testing.T) {
 func TestVINCheck_RegistryDownForEveryTryEndsUnavailable(t *testing.T) {
 	f := newFakeOkpock(t, map[string]string{"565EEE02": vinLexus})
 	f.status.Store(503)
-	ta := newTestAppWith(t, "", deps{VINRetry: func(int) time.Duration { return 10 * time.Millisecond }}, okpockEnv(f)...)
+	ta := apptest.NewWith(t, "", app.Deps{VINRetry: func(int) time.Duration { return 10 * time.Millisecond }}, okpockEnv(f)...)
 	refs := vinVehicles(t, ta, map[string]string{"565EEE02": vinLexus})
 	ref := refs["565EEE02"]
-	tok := ta.login(demoBIN, director("vin-down")).str("access_token")
-	wantStatus(t, ta.upload(tok, meta(ref), makeMP4(2048), false), 201, "")
-	c := ta.vinChecks(t, ref)[ref]
+	tok := ta.Login(apptest.DemoBIN, apptest.Director("vin-down")).Str("access_token")
+	apptest.WantStatus(t, ta.Upload(tok, apptest.Meta(ref), apptest.MP4(2048), false), 201, "")
+	c := vinChecks(t, ta, ref)[ref]
 	facts, _ := c["facts"].(map[string]any)
 	if c["status"] != "unavailable" || c["provider"] != "okpock" || facts["error"] != "unavailable" || c["checked_at"] == nil {
 		t.Fatalf("vin_check %v", c)
 	}
-	if n := ta.attempts(t, ref); n != 8 {
+	if n := attempts(t, ta, ref); n != 8 {
 		t.Fatalf("gave up after %d tries, want 8", n)
 	}
 }
@@ -420,38 +400,38 @@ func TestVINCheck_RegistryDownForEveryTryEndsUnavailable(t *testing.T) {
 func TestVINCheck_AHangingProviderNeverHoldsUploadsUp(t *testing.T) {
 	f := newFakeOkpock(t, map[string]string{"666FFF02": vinLexus, "777GGG02": vinLexus})
 	// Okpock's calls time out after 3 s; the breaker reopens quickly so the test need not wait for it.
-	d := deps{
+	d := app.Deps{
 		Providers: provider.Options{Timeout: 3 * time.Second, MaxTries: 1, BreakerTimeout: 100 * time.Millisecond},
 		VINRetry:  func(int) time.Duration { return 100 * time.Millisecond },
 	}
-	ta := newTestAppWith(t, "", d, okpockEnv(f)...)
+	ta := apptest.NewWith(t, "", d, okpockEnv(f)...)
 	refs := vinVehicles(t, ta, map[string]string{"666FFF02": vinLexus, "777GGG02": vinLexus})
 	first, second := refs["666FFF02"], refs["777GGG02"]
-	tok := ta.login(demoBIN, director("vin-hang")).str("access_token")
+	tok := ta.Login(apptest.DemoBIN, apptest.Director("vin-hang")).Str("access_token")
 	f.holdCalls() // every call to Okpock hangs until released or abandoned
-	wantStatus(t, ta.upload(tok, meta(first), makeMP4(2048), false), 201, "")
-	waitFor(t, "the first check to call Okpock", func() bool { return f.inFlight.Load() > 0 })
+	apptest.WantStatus(t, ta.Upload(tok, apptest.Meta(first), apptest.MP4(2048), false), 201, "")
+	apptest.Eventually(t, func() bool { return f.inFlight.Load() > 0 }, "the first check to call Okpock")
 
 	// Okpock is holding the first check's call; an upload answers without waiting for it.
-	wantStatus(t, ta.upload(tok, meta(second), makeMP4(2048), false), 201, "")
+	apptest.WantStatus(t, ta.Upload(tok, apptest.Meta(second), apptest.MP4(2048), false), 201, "")
 	if f.given.Load() != 0 {
 		t.Fatal("the upload answered only after a hanging Okpock call timed out")
 	}
-	if s := ta.reportStatus(t, second); s != 2 {
+	if s := reportStatus(t, ta, second); s != 2 {
 		t.Fatalf("report in status %d while Okpock hangs", s)
 	}
 	// The hanging call times out, and the check stays pending for another try.
-	waitFor(t, "the hanging call to time out", func() bool { return f.given.Load() > 0 && ta.attempts(t, first) >= 1 })
-	if c := ta.feedChecks(t)[first]; c["status"] != "pending" {
+	apptest.Eventually(t, func() bool { return f.given.Load() > 0 && attempts(t, ta, first) >= 1 }, "the hanging call to time out")
+	if c := feedChecks(t, ta)[first]; c["status"] != "pending" {
 		t.Fatalf("after a timeout: %v", c)
 	}
 	f.release()
-	for ref, c := range ta.vinChecks(t, first, second) {
+	for ref, c := range vinChecks(t, ta, first, second) {
 		if c["status"] != "match" {
 			t.Errorf("%s: %v", ref, c)
 		}
 	}
-	if n := ta.providerCalls(t, "okpock", "unavailable"); n < 1 {
+	if n := providerCalls(t, ta, "okpock", "unavailable"); n < 1 {
 		t.Errorf("%v timed-out Okpock calls on /metrics", n)
 	}
 }
@@ -459,43 +439,43 @@ func TestVINCheck_AHangingProviderNeverHoldsUploadsUp(t *testing.T) {
 // The check's job is queued in the upload's transaction: an upload is never recorded without its
 // check, and a check is never queued for an upload that did not commit.
 func TestVINCheck_TheJobCommitsWithTheUploadOrNotAtAll(t *testing.T) {
-	eachVINDialect(t, func(t *testing.T, url string) {
+	apptest.EachDatabase(t, func(t *testing.T, url string) {
 		f := newFakeOkpock(t, map[string]string{"999JJJ02": vinLexus})
-		ta := newTestApp(t, url, okpockEnv(f)...)
+		ta := apptest.New(t, url, okpockEnv(f)...)
 		refs := vinVehicles(t, ta, map[string]string{"999JJJ02": vinLexus})
 		ref := refs["999JJJ02"]
-		tok := ta.login(demoBIN, director("vin-tx")).str("access_token")
+		tok := ta.Login(apptest.DemoBIN, apptest.Director("vin-tx")).Str("access_token")
 		exec := func(q string) {
 			t.Helper()
-			if _, err := ta.app.DB.Exec(q); err != nil {
+			if _, err := ta.DB.Exec(q); err != nil {
 				t.Fatal(err)
 			}
 		}
 
 		// River's table is gone: queueing fails inside the upload's transaction, which rolls back whole.
 		exec(`ALTER TABLE river_job RENAME TO river_job_away`)
-		a := ta.upload(tok, meta(ref), makeMP4(2048), false)
-		wantStatus(t, a, 503, "")
-		if s := ta.reportStatus(t, ref); s != 1 {
+		a := ta.Upload(tok, apptest.Meta(ref), apptest.MP4(2048), false)
+		apptest.WantStatus(t, a, 503, "")
+		if s := reportStatus(t, ta, ref); s != 1 {
 			t.Fatalf("report in status %d after a failed upload", s)
 		}
-		if n := ta.count(t, `SELECT count(*) FROM uploads`); n != 0 {
+		if n := count(t, ta, `SELECT count(*) FROM uploads`); n != 0 {
 			t.Fatalf("%d uploads recorded without their check", n)
 		}
-		if n := ta.count(t, `SELECT count(*) FROM vin_checks`); n != 0 {
+		if n := count(t, ta, `SELECT count(*) FROM vin_checks`); n != 0 {
 			t.Fatalf("%d checks recorded for an upload that did not commit", n)
 		}
-		if keys := ta.videos(t); len(keys) != 0 {
+		if keys := ta.Videos(); len(keys) != 0 {
 			t.Fatalf("videos left behind: %v", keys)
 		}
 
 		// Back: the retry commits the upload, its pending check and its job together, and the check runs.
 		exec(`ALTER TABLE river_job_away RENAME TO river_job`)
-		wantStatus(t, ta.upload(tok, meta(ref), makeMP4(2048), false), 201, "")
-		if c := ta.vinChecks(t, ref)[ref]; c["status"] != "match" || ta.attempts(t, ref) != 1 {
-			t.Fatalf("after the upload: %v, %d tries", c, ta.attempts(t, ref))
+		apptest.WantStatus(t, ta.Upload(tok, apptest.Meta(ref), apptest.MP4(2048), false), 201, "")
+		if c := vinChecks(t, ta, ref)[ref]; c["status"] != "match" || attempts(t, ta, ref) != 1 {
+			t.Fatalf("after the upload: %v, %d tries", c, attempts(t, ta, ref))
 		}
-		if n := ta.count(t, `SELECT count(*) FROM river_job WHERE kind = 'vin_check'`); n != 1 {
+		if n := count(t, ta, `SELECT count(*) FROM river_job WHERE kind = 'vin_check'`); n != 1 {
 			t.Fatalf("%d check jobs for one upload", n)
 		}
 	})
@@ -503,54 +483,54 @@ func TestVINCheck_TheJobCommitsWithTheUploadOrNotAtAll(t *testing.T) {
 
 func TestVINCheck_OnDemandCheckFor1C(t *testing.T) {
 	f := newFakeOkpock(t, map[string]string{"888HHH02": vinLexus})
-	ta := newTestApp(t, "", okpockEnv(f)...)
+	ta := apptest.New(t, "", okpockEnv(f)...)
 	vinVehicles(t, ta, map[string]string{"888HHH02": vinVW})
-	wantStatus(t, ta.do(http.MethodPost, "/1c/vehicles/veh-888HHH02/check", nil), 401, "")
-	wantStatus(t, ta.do(http.MethodPost, "/1c/vehicles/veh-888HHH02/check", nil, "Authorization", "Basic b25lYy10ZXN0Ondyb25n"), 401, "")
+	apptest.WantStatus(t, ta.Do(http.MethodPost, "/1c/vehicles/veh-888HHH02/check", nil), 401, "")
+	apptest.WantStatus(t, ta.Do(http.MethodPost, "/1c/vehicles/veh-888HHH02/check", nil, "Authorization", "Basic b25lYy10ZXN0Ondyb25n"), 401, "")
 	if f.calls.Load() != 0 {
 		t.Fatal("a refused call reached Okpock")
 	}
-	wantStatus(t, ta.do(http.MethodPost, "/1c/vehicles/nope/check", nil, onecAuth()...), 404, "vehicle_not_found")
-	a := ta.do(http.MethodPost, "/1c/vehicles/veh-888HHH02/check", nil, onecAuth()...)
-	wantStatus(t, a, 200, "")
-	c := a.data()["vin_check"].(map[string]any)
+	apptest.WantStatus(t, ta.Do(http.MethodPost, "/1c/vehicles/nope/check", nil, apptest.OneCAuth()...), 404, "vehicle_not_found")
+	a := ta.Do(http.MethodPost, "/1c/vehicles/veh-888HHH02/check", nil, apptest.OneCAuth()...)
+	apptest.WantStatus(t, a, 200, "")
+	c := a.Data()["vin_check"].(map[string]any)
 	if c["status"] != "mismatch" || c["vin_found"] != vinLexus || c["vin_expected"] != vinVW || c["provider"] != "okpock" || c["checked_at"] == nil {
 		t.Fatalf("on-demand check: %v", c)
 	}
 	if facts, _ := c["facts"].(map[string]any); facts["mark"] != "LEXUS" {
 		t.Errorf("on-demand facts: %v", c["facts"])
 	}
-	if n := ta.count(t, `SELECT count(*) FROM vin_checks`); n != 0 {
+	if n := count(t, ta, `SELECT count(*) FROM vin_checks`); n != 0 {
 		t.Fatalf("an on-demand check stored %d rows", n)
 	}
 }
 
 func TestVINCheck_VAGCallbackNeedsItsSecret(t *testing.T) {
-	ta := newTestApp(t, "", "FL_VAGVIN_CALLBACK_SECRET", "callback-secret-1")
+	ta := apptest.New(t, "", "FL_VAGVIN_CALLBACK_SECRET", "callback-secret-1")
 	body := `{"id":"q-42","vin":"WVWZZZ31ZLE147331","status":"done","report_url":"/r/42.html"}`
-	post := func(secret, ct, b string) answer {
+	post := func(secret, ct, b string) apptest.Answer {
 		h := []string{"Content-Type", ct}
 		if secret != "" {
 			h = append(h, "X-Callback-Secret", secret)
 		}
-		return ta.do(http.MethodPost, "/providers/vagvin/callback", strings.NewReader(b), h...)
+		return ta.Do(http.MethodPost, "/providers/vagvin/callback", strings.NewReader(b), h...)
 	}
-	wantStatus(t, post("", "application/json", body), 401, "invalid_secret")
-	wantStatus(t, post("callback-secret-2", "application/json", body), 401, "invalid_secret")
-	wantStatus(t, post("callback-secret-1x", "application/json", body), 401, "invalid_secret")
-	if n := ta.count(t, `SELECT count(*) FROM vagvin_results`); n != 0 {
+	apptest.WantStatus(t, post("", "application/json", body), 401, "invalid_secret")
+	apptest.WantStatus(t, post("callback-secret-2", "application/json", body), 401, "invalid_secret")
+	apptest.WantStatus(t, post("callback-secret-1x", "application/json", body), 401, "invalid_secret")
+	if n := count(t, ta, `SELECT count(*) FROM vagvin_results`); n != 0 {
 		t.Fatalf("%d results stored from refused callbacks", n)
 	}
-	wantStatus(t, post("callback-secret-1", "application/json", body), 200, "")
-	wantStatus(t, post("callback-secret-1", "application/x-www-form-urlencoded", "id=q-43&vin=WVWZZZ31ZLE147331&status=done"), 200, "")
-	wantStatus(t, post("callback-secret-1", "application/json", "not json, not a form"), 400, "")
-	if n := ta.count(t, `SELECT count(*) FROM vagvin_results WHERE vin = 'WVWZZZ31ZLE147331'`); n != 2 {
+	apptest.WantStatus(t, post("callback-secret-1", "application/json", body), 200, "")
+	apptest.WantStatus(t, post("callback-secret-1", "application/x-www-form-urlencoded", "id=q-43&vin=WVWZZZ31ZLE147331&status=done"), 200, "")
+	apptest.WantStatus(t, post("callback-secret-1", "application/json", "not json, not a form"), 400, "")
+	if n := count(t, ta, `SELECT count(*) FROM vagvin_results WHERE vin = 'WVWZZZ31ZLE147331'`); n != 2 {
 		t.Fatalf("%d results stored", n)
 	}
-	if n := ta.count(t, `SELECT count(*) FROM vagvin_results WHERE check_id = 'q-42' AND status = 'done' AND payload LIKE '%/r/42.html%'`); n != 1 {
+	if n := count(t, ta, `SELECT count(*) FROM vagvin_results WHERE check_id = 'q-42' AND status = 'done' AND payload LIKE '%/r/42.html%'`); n != 1 {
 		t.Fatalf("the result of check q-42 is not stored under its id (%d rows)", n)
 	}
 	// Without a configured secret the route refuses everything.
-	off := newTestApp(t, "")
-	wantStatus(t, off.do(http.MethodPost, "/providers/vagvin/callback", strings.NewReader(body), "X-Callback-Secret", ""), 404, "not_configured")
+	off := apptest.New(t, "")
+	apptest.WantStatus(t, off.Do(http.MethodPost, "/providers/vagvin/callback", strings.NewReader(body), "X-Callback-Secret", ""), 404, "not_configured")
 }
