@@ -107,25 +107,6 @@ func TestDisk_FullDiskAnswers503AndReadyzReportsIt(t *testing.T) {
 	}
 }
 
-// Past FL_SPOOL_MAX_BYTES of upload temp files on the instance an upload answers 503, and the budget
-// is whole again afterwards.
-func TestUpload_SpoolBudgetAnswers503PastIt(t *testing.T) {
-	eachStore(t, func(t *testing.T, ta *testApp) {
-		token := ta.login(demoBIN, director("spool")).str("access_token")
-		wantStatus(t, ta.upload(token, meta(taskRef), makeMP4(1<<20), false), 503, "unavailable")
-		if used := ta.app.Spool.Used(); used != 0 {
-			t.Fatalf("%d spool bytes still reserved after the refused upload", used)
-		}
-		if ta.reportStatus(t, taskRef) != 1 || len(ta.videos(t)) != 0 {
-			t.Fatal("a refused upload changed the report or left a video")
-		}
-		wantStatus(t, ta.upload(token, meta(taskRef), makeMP4(128<<10), false), 201, "")
-		if used := ta.app.Spool.Used(); used != 0 {
-			t.Fatalf("%d spool bytes still reserved after the upload", used)
-		}
-	}, "FL_SPOOL_MAX_BYTES", "524288")
-}
-
 // Issue 12: .tmp-* files left by a crash in the middle of a disk write were never removed (List skips
 // dot-files). The sweeper now removes those older than an hour, and only those.
 func TestDisk_TempFilesOlderThanAnHourAreSwept(t *testing.T) {
