@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/forteleasing/inspections/internal/apidocs"
+	"github.com/forteleasing/inspections/internal/wait"
 )
 
 // TestDocs_BrowserShowsEveryEndpoint builds the service, runs `serve --demo` as a newcomer would, opens
@@ -52,18 +53,20 @@ func TestDocs_BrowserShowsEveryEndpoint(t *testing.T) {
 	}
 	defer func() { _ = srv.Process.Signal(os.Interrupt); _ = srv.Wait() }()
 	base := "http://" + addr
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if resp, err := http.Get(base + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
+	t.Cleanup(func() {
+		if t.Failed() {
 			b, _ := os.ReadFile(filepath.Join(dir, "service.log"))
-			t.Fatalf("serve --demo did not become ready:\n%s", b)
+			t.Logf("service log:\n%s", b)
 		}
-	}
+	})
+	wait.Within(t, 60*time.Second, func() bool {
+		resp, err := http.Get(base + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	}, "serve --demo did not become ready")
 
 	chrome := func(args ...string) []byte {
 		t.Helper()

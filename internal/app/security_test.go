@@ -28,10 +28,10 @@ func gzipped(b []byte) []byte {
 	return out.Bytes()
 }
 
-func count(t *testing.T, a *apptest.App, q string) int {
+func count(t *testing.T, a *apptest.App, q string, args ...any) int {
 	t.Helper()
 	var n int
-	if err := a.DB.Get(&n, q); err != nil {
+	if err := a.DB.Get(&n, q, args...); err != nil {
 		t.Fatal(err)
 	}
 	return n

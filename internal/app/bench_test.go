@@ -1,4 +1,4 @@
-package main
+package app_test
 
 import (
 	"io"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/forteleasing/inspections/internal/apptest"
 	"github.com/forteleasing/inspections/internal/httpx"
 )
 
@@ -28,29 +29,29 @@ func BenchmarkBaseline_BareFiberRoute(b *testing.B) {
 	}
 }
 
-func newBenchApp(b *testing.B, env ...string) *testApp {
+func newBenchApp(b *testing.B, env ...string) *apptest.App {
 	b.Helper()
-	return newTestApp(b, "", env...)
+	return apptest.New(b, "", env...)
 }
 
 func BenchmarkRefreshToken(b *testing.B) {
 	ta := newBenchApp(b)
-	refresh := ta.login(demoBIN, director("bench")).str("refresh_token")
+	refresh := ta.Login(apptest.DemoBIN, apptest.Director("bench")).Str("refresh_token")
 	for b.Loop() {
-		a := ta.do(http.MethodPost, "/refresh_token", nil, "Authorization", "Bearer "+refresh)
-		if a.code != 200 {
-			b.Fatalf("refresh: %d %s", a.code, a.raw)
+		a := ta.Do(http.MethodPost, "/refresh_token", nil, "Authorization", "Bearer "+refresh)
+		if a.Code != 200 {
+			b.Fatalf("refresh: %d %s", a.Code, a.Raw)
 		}
-		refresh = a.str("refresh_token")
+		refresh = a.Str("refresh_token")
 	}
 }
 
 func BenchmarkAuthenticatedEmployeeList(b *testing.B) {
 	ta := newBenchApp(b)
-	access := ta.login(demoBIN, director("bench")).str("access_token")
+	access := ta.Login(apptest.DemoBIN, apptest.Director("bench")).Str("access_token")
 	for b.Loop() {
-		if a := ta.get("/employee/list", access); a.code != 200 {
-			b.Fatalf("list: %d", a.code)
+		if a := ta.Get("/employee/list", access); a.Code != 200 {
+			b.Fatalf("list: %d", a.Code)
 		}
 	}
 }
@@ -60,6 +61,6 @@ func BenchmarkLogin_OTPThenAuth(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		i++
-		ta.login(demoBIN, director("bench-"+strconv.Itoa(i)))
+		ta.Login(apptest.DemoBIN, apptest.Director("bench-"+strconv.Itoa(i)))
 	}
 }

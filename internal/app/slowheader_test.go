@@ -1,4 +1,4 @@
-package main
+package app_test
 
 import (
 	"bufio"
@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/forteleasing/inspections/internal/apptest"
 )
 
 // rawUpload opens a connection to base and sends the header of an upload whose multipart body is
@@ -38,24 +40,10 @@ func readAnswer(conn net.Conn, within time.Duration) (*http.Response, []byte, er
 	return resp, b, nil
 }
 
-// trickle sends b in n pieces spread over d: a client on a slow but working link.
-func trickle(conn net.Conn, b []byte, n int, d time.Duration) error {
-	tick := time.NewTicker(d / time.Duration(n))
-	defer tick.Stop()
-	step := (len(b) + n - 1) / n
-	for off := 0; off < len(b); off += step {
-		<-tick.C
-		if _, err := conn.Write(b[off:min(off+step, len(b))]); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // The header itself must arrive within the header timeout: a client that trickles its header is cut.
 func TestHTTP_SlowHeaderIsCut(t *testing.T) {
-	ta := newTestApp(t, "", "FL_HEADER_TIMEOUT", "1s", "FL_BODY_IDLE_TIMEOUT", "30s")
-	base := ta.listen()
+	ta := apptest.New(t, "", "FL_HEADER_TIMEOUT", "1s", "FL_BODY_IDLE_TIMEOUT", "30s")
+	base := ta.Listen()
 	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
 	if err != nil {
 		t.Fatal(err)
@@ -78,22 +66,6 @@ func TestHTTP_SlowHeaderIsCut(t *testing.T) {
 	if len(got) > 0 && !bytes.HasPrefix(got, []byte("HTTP/1.1 408")) {
 		t.Fatalf("a cut header answered %q", got)
 	}
-}
-
-func (ta *testApp) userID(t *testing.T, token string) int64 {
-	t.Helper()
-	p, err := ta.app.Auth.Authenticate(t.Context(), token)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p.UserID
-}
-
-func statusOf(resp *http.Response) any {
-	if resp == nil {
-		return nil
-	}
-	return resp.StatusCode
 }
 
 func isTimeout(err error) bool {

@@ -1,4 +1,4 @@
-package main
+package app_test
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/forteleasing/inspections/internal/apptest"
 	"github.com/forteleasing/inspections/internal/database/dbtest"
 	"github.com/forteleasing/inspections/media"
 )
@@ -34,13 +35,40 @@ func (p *proxy) reopen(t *testing.T) {
 // outcome is what one request of the traffic got.
 type outcome struct {
 	kind, ref string
-	code      int
+	Code      int
 	errCode   string
 }
 
+// progress counts the outcomes of running traffic by kind and status ("upload 503"), so a test can wait
+// for the traffic to reach a phase instead of sleeping.
+type progress struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (p *progress) add(o outcome) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.n == nil {
+		p.n = map[string]int{}
+	}
+	p.n[fmt.Sprintf("%s %d", o.kind, o.Code)]++
+}
+
+// of is how many outcomes of the given keys there were so far.
+func (p *progress) of(keys ...string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	sum := 0
+	for _, k := range keys {
+		sum += p.n[k]
+	}
+	return sum
+}
+
 // traffic runs two uploaders (one task each, in order, until the tasks run out) and two list readers
-// until stop is closed.
-func traffic(ta *testApp, token string, tasks []string, stop <-chan struct{}) []outcome {
+// until stop is closed, counting what they get in seen as they go.
+func traffic(ta *apptest.App, token string, tasks []string, stop <-chan struct{}, seen *progress) []outcome {
 	var (
 		mu   sync.Mutex
 		next int
@@ -72,15 +100,16 @@ func traffic(ta *testApp, token string, tasks []string, stop <-chan struct{}) []
 					if !ok {
 						return
 					}
-					a := ta.upload(token, meta(ref), makeMP4(256<<10), false, "Idempotency-Key", "k-"+ref)
-					o = outcome{kind: "upload", ref: ref, code: a.code, errCode: errCodeOf(a)}
+					a := ta.Upload(token, apptest.Meta(ref), apptest.MP4(256<<10), false, "Idempotency-Key", "k-"+ref)
+					o = outcome{kind: "upload", ref: ref, Code: a.Code, errCode: errCodeOf(a)}
 				} else {
-					a := ta.get("/reports/general/filter", token)
-					o = outcome{kind: "list", code: a.code, errCode: errCodeOf(a)}
+					a := ta.Get("/reports/general/filter", token)
+					o = outcome{kind: "list", Code: a.Code, errCode: errCodeOf(a)}
 				}
 				mu.Lock()
 				out = append(out, o)
 				mu.Unlock()
+				seen.add(o)
 			}
 		}(w < 2)
 	}
@@ -98,42 +127,42 @@ func countKind(outcomes []outcome, kind string) int {
 	return n
 }
 
-func errCodeOf(a answer) string {
-	if e, ok := a.data()["error"].(string); ok {
+func errCodeOf(a apptest.Answer) string {
+	if e, ok := a.Data()["error"].(string); ok {
 		return e
 	}
 	return ""
 }
 
 // newTasks creates n status-1 reports for the demo company's vehicle through the 1C API.
-func newTasks(t *testing.T, ta *testApp, prefix string, n int) []string {
+func newTasks(t *testing.T, ta *apptest.App, prefix string, n int) []string {
 	t.Helper()
 	var items []any
 	var refs []string
 	for i := 0; i < n; i++ {
 		ref := fmt.Sprintf("%s-%03d", prefix, i)
 		refs = append(refs, ref)
-		items = append(items, map[string]any{"ref_key": ref, "report_number": ref, "vehicle_guid": binVehicle,
+		items = append(items, map[string]any{"ref_key": ref, "report_number": ref, "vehicle_guid": apptest.BINVehicle,
 			"date_start": "2099-01-01T00:00:00", "date_finish": "2099-01-08T00:00:00", "status_code": 1})
 	}
-	wantStatus(t, ta.jsonDo(http.MethodPut, "/1c/reports", items, onecAuth()...), 200, "")
+	apptest.WantStatus(t, ta.JSON(http.MethodPut, "/1c/reports", items, apptest.OneCAuth()...), 200, "")
 	return refs
 }
 
 // checkConsistent asserts what a fault must never leave behind: a report whose status disagrees with
 // its stored uploads, an upload row without its object, or a 201 that was not kept.
-func checkConsistent(t *testing.T, ta *testApp, store media.Store, outcomes []outcome) {
+func checkConsistent(t *testing.T, ta *apptest.App, store media.Store, outcomes []outcome) {
 	t.Helper()
 	// The demo data has reports in status 2 without a video (1C set them); only the test's tasks count.
-	if n := ta.count(t, `SELECT count(*) FROM reports r WHERE r.status_code = 2 AND r.report_number = r.ref_key
+	if n := count(t, ta, `SELECT count(*) FROM reports r WHERE r.status_code = 2 AND r.report_number = r.ref_key
 		AND NOT EXISTS (SELECT 1 FROM uploads u WHERE u.report_id = r.id)`); n != 0 {
 		t.Errorf("%d reports in status 2 without an upload", n)
 	}
-	if n := ta.count(t, `SELECT count(*) FROM uploads u JOIN reports r ON r.id = u.report_id WHERE r.status_code = 1`); n != 0 {
+	if n := count(t, ta, `SELECT count(*) FROM uploads u JOIN reports r ON r.id = u.report_id WHERE r.status_code = 1`); n != 0 {
 		t.Errorf("%d uploads whose report is still waiting for one", n)
 	}
 	var keys []string
-	if err := ta.app.DB.Select(&keys, `SELECT object_key FROM uploads`); err != nil {
+	if err := ta.DB.Select(&keys, `SELECT object_key FROM uploads`); err != nil {
 		t.Fatal(err)
 	}
 	for _, k := range keys {
@@ -142,8 +171,8 @@ func checkConsistent(t *testing.T, ta *testApp, store media.Store, outcomes []ou
 		}
 	}
 	for _, o := range outcomes {
-		if o.kind == "upload" && o.code == 201 && ta.reportStatus(t, o.ref) != 2 {
-			t.Errorf("upload of %s answered 201 but the report is in status %d", o.ref, ta.reportStatus(t, o.ref))
+		if o.kind == "upload" && o.Code == 201 && reportStatus(t, ta, o.ref) != 2 {
+			t.Errorf("upload of %s answered 201 but the report is in status %d", o.ref, reportStatus(t, ta, o.ref))
 		}
 	}
 }
@@ -154,10 +183,10 @@ func tally(t *testing.T, outcomes []outcome) map[string]int {
 	t.Helper()
 	n := map[string]int{}
 	for _, o := range outcomes {
-		n[fmt.Sprintf("%s %d", o.kind, o.code)]++
-		ok := o.code == 200 || o.code == 201 || (o.code == 503 && o.errCode == "unavailable")
+		n[fmt.Sprintf("%s %d", o.kind, o.Code)]++
+		ok := o.Code == 200 || o.Code == 201 || (o.Code == 503 && o.errCode == "unavailable")
 		if !ok {
-			t.Errorf("%s %s answered %d %q during the fault", o.kind, o.ref, o.code, o.errCode)
+			t.Errorf("%s %s answered %d %q during the fault", o.kind, o.ref, o.Code, o.errCode)
 		}
 	}
 	t.Logf("outcomes: %v", n)
@@ -169,22 +198,26 @@ func TestFaults_PostgreSQLRestartDuringTraffic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	direct := newTestApp(t, u.String()) // migrates and loads the demo; also a healthy path for the checks
+	direct := apptest.New(t, u.String()) // migrates and loads the demo; also a healthy path for the checks
 	p := startProxy(t, u.Host, 1<<40)
 	u.Host = p.ln.Addr().String()
-	ta := newTestApp(t, u.String())
+	ta := apptest.New(t, u.String())
 	tasks := newTasks(t, ta, "pgfault", 300)
-	token := ta.login(demoBIN, director("pg-fault")).str("access_token")
+	token := ta.Login(apptest.DemoBIN, apptest.Director("pg-fault")).Str("access_token")
 
 	stop := make(chan struct{})
+	halt := sync.OnceFunc(func() { close(stop) })
+	defer halt() // a failed wait stops the traffic too
 	done := make(chan []outcome)
-	go func() { done <- traffic(ta, token, tasks, stop) }()
-	time.Sleep(300 * time.Millisecond)
+	var seen progress
+	go func() { done <- traffic(ta, token, tasks, stop, &seen) }()
+	apptest.Eventually(t, func() bool { return seen.of("upload 201") >= 2 && seen.of("list 200") >= 2 }, "traffic flowing before the fault")
 	p.cut() // every connection to PostgreSQL breaks, new ones are refused
-	time.Sleep(700 * time.Millisecond)
+	apptest.Eventually(t, func() bool { return seen.of("list 503", "upload 503") >= 2 }, "requests noticing the database being gone")
 	p.reopen(t) // PostgreSQL is back
-	time.Sleep(1500 * time.Millisecond)
-	close(stop)
+	back := seen.of("upload 201")
+	apptest.Eventually(t, func() bool { return seen.of("upload 201") >= back+2 }, "uploads succeeding again after PostgreSQL came back")
+	halt()
 	outcomes := <-done
 
 	n := tally(t, outcomes)
@@ -192,44 +225,48 @@ func TestFaults_PostgreSQLRestartDuringTraffic(t *testing.T) {
 		t.Error("no request noticed the database being gone")
 	}
 	// After the restart the service works again without being restarted itself.
-	if a := ta.get("/reports/general/filter", token); a.code != 200 {
-		t.Fatalf("after PostgreSQL came back: %d %s", a.code, a.raw)
+	if a := ta.Get("/reports/general/filter", token); a.Code != 200 {
+		t.Fatalf("after PostgreSQL came back: %d %s", a.Code, a.Raw)
 	}
 	// Every refused upload, retried with its key, is stored exactly once, including those whose commit
 	// reached PostgreSQL just before the connection broke.
 	for _, o := range outcomes {
-		if o.kind == "upload" && o.code == 503 {
-			wantStatus(t, ta.upload(token, meta(o.ref), makeMP4(256<<10), false, "Idempotency-Key", "k-"+o.ref), 201, "")
+		if o.kind == "upload" && o.Code == 503 {
+			apptest.WantStatus(t, ta.Upload(token, apptest.Meta(o.ref), apptest.MP4(256<<10), false, "Idempotency-Key", "k-"+o.ref), 201, "")
 		}
 	}
-	checkConsistent(t, direct, ta.app.Media, outcomes)
-	if n := ta.count(t, `SELECT count(*) FROM reports WHERE report_number = ref_key AND status_code = 2`); n != countKind(outcomes, "upload") {
+	checkConsistent(t, direct, ta.Media, outcomes)
+	if n := count(t, ta, `SELECT count(*) FROM reports WHERE report_number = ref_key AND status_code = 2`); n != countKind(outcomes, "upload") {
 		t.Errorf("%d tasks submitted, %d uploads tried", n, countKind(outcomes, "upload"))
 	}
-	if n := ta.count(t, `SELECT count(*) FROM uploads u JOIN reports r ON r.id = u.report_id WHERE r.report_number = r.ref_key`); n != countKind(outcomes, "upload") {
+	if n := count(t, ta, `SELECT count(*) FROM uploads u JOIN reports r ON r.id = u.report_id WHERE r.report_number = r.ref_key`); n != countKind(outcomes, "upload") {
 		t.Errorf("%d upload rows for %d uploads", n, countKind(outcomes, "upload"))
 	}
 }
 
 func TestFaults_MinIOStoppedAndStartedDuringUploads(t *testing.T) {
-	raw := testBucketURL(t)
-	healthy := newTestApp(t, "", "FL_MEDIA_URL", raw) // creates the bucket; reads the store without the proxy
+	raw := apptest.BucketURL(t)
+	healthy := apptest.New(t, "", "FL_MEDIA_URL", raw) // creates the bucket; reads the store without the proxy
 	u, _ := url.Parse(raw)
 	p := startProxy(t, u.Host, 1<<40)
 	u.Host = p.ln.Addr().String()
-	ta := newTestApp(t, "", "FL_MEDIA_URL", u.String())
+	ta := apptest.New(t, "", "FL_MEDIA_URL", u.String())
 	tasks := newTasks(t, ta, "s3fault", 300)
-	token := ta.login(demoBIN, director("s3-fault")).str("access_token")
+	token := ta.Login(apptest.DemoBIN, apptest.Director("s3-fault")).Str("access_token")
 
 	stop := make(chan struct{})
+	halt := sync.OnceFunc(func() { close(stop) })
+	defer halt() // a failed wait stops the traffic too
 	done := make(chan []outcome)
-	go func() { done <- traffic(ta, token, tasks, stop) }()
-	time.Sleep(300 * time.Millisecond)
+	var seen progress
+	go func() { done <- traffic(ta, token, tasks, stop, &seen) }()
+	apptest.Eventually(t, func() bool { return seen.of("upload 201") >= 2 }, "uploads flowing before the fault")
 	p.cut()
-	time.Sleep(700 * time.Millisecond)
+	apptest.Eventually(t, func() bool { return seen.of("upload 503") >= 2 }, "uploads noticing MinIO being gone")
 	p.reopen(t)
-	time.Sleep(1500 * time.Millisecond)
-	close(stop)
+	back := seen.of("upload 201")
+	apptest.Eventually(t, func() bool { return seen.of("upload 201") >= back+2 }, "uploads succeeding again after MinIO came back")
+	halt()
 	outcomes := <-done
 
 	n := tally(t, outcomes)
@@ -241,13 +278,13 @@ func TestFaults_MinIOStoppedAndStartedDuringUploads(t *testing.T) {
 	}
 	// Retrying the refused uploads after MinIO is back stores each once.
 	for _, o := range outcomes {
-		if o.kind == "upload" && o.code == 503 {
-			wantStatus(t, ta.upload(token, meta(o.ref), makeMP4(64<<10), false, "Idempotency-Key", "k-"+o.ref), 201, "")
+		if o.kind == "upload" && o.Code == 503 {
+			apptest.WantStatus(t, ta.Upload(token, apptest.Meta(o.ref), apptest.MP4(64<<10), false, "Idempotency-Key", "k-"+o.ref), 201, "")
 		}
 	}
-	checkConsistent(t, ta, healthy.app.Media, outcomes)
+	checkConsistent(t, ta, healthy.Media, outcomes)
 	// Every refused upload was retried once it was back, so every task has its video now.
-	if n := ta.count(t, `SELECT count(*) FROM reports WHERE report_number = ref_key AND status_code = 2`); n != countKind(outcomes, "upload") {
+	if n := count(t, ta, `SELECT count(*) FROM reports WHERE report_number = ref_key AND status_code = 2`); n != countKind(outcomes, "upload") {
 		t.Errorf("%d tasks submitted, %d uploads tried", n, countKind(outcomes, "upload"))
 	}
 }
@@ -259,9 +296,9 @@ func TestReadiness_RedWhilePostgreSQLIsDownGreenAfter(t *testing.T) {
 	}
 	p := startProxy(t, u.Host, 1<<40)
 	u.Host = p.ln.Addr().String()
-	ta := newTestApp(t, u.String())
+	ta := apptest.New(t, u.String())
 	ready := func() (int, string) {
-		resp, err := ta.app.HTTP.Test(httptest.NewRequest(http.MethodGet, "/readyz", nil), -1)
+		resp, err := ta.HTTP.Test(httptest.NewRequest(http.MethodGet, "/readyz", nil), -1)
 		if err != nil {
 			t.Fatal(err)
 		}

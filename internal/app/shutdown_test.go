@@ -1,4 +1,4 @@
-package main
+package app_test
 
 import (
 	"context"
@@ -7,20 +7,22 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/forteleasing/inspections/internal/apptest"
 )
 
 func TestShutdown_FinishesAnUploadInFlight(t *testing.T) {
-	ta := newTestApp(t, "", "FL_ADMIN_ADDR", "off")
-	tok := ta.login(demoBIN, director("shutdown")).str("access_token")
+	ta := apptest.New(t, "", "FL_ADMIN_ADDR", "off")
+	tok := ta.Login(apptest.DemoBIN, apptest.Director("shutdown")).Str("access_token")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	served := make(chan error, 1)
-	go func() { served <- ta.app.Serve(ctx, ln) }()
+	go func() { served <- ta.Serve(ctx, ln) }()
 
-	body, ct := uploadBody(meta(taskRef), makeMP4(2<<20), false)
+	body, ct := apptest.UploadBody(apptest.Meta(apptest.TaskRef), apptest.MP4(2<<20), false)
 	all, _ := io.ReadAll(body)
 	pr, pw := io.Pipe()
 	req, _ := http.NewRequest(http.MethodPost, "http://"+ln.Addr().String()+"/reports/upload", pr)
@@ -38,12 +40,19 @@ func TestShutdown_FinishesAnUploadInFlight(t *testing.T) {
 		answered <- resp
 	}()
 	_, _ = pw.Write(all[:len(all)/2]) // half the video is on its way…
-	time.Sleep(100 * time.Millisecond)
-	stop() // …when SIGTERM arrives
-	time.Sleep(200 * time.Millisecond)
-	if _, err := net.DialTimeout("tcp", ln.Addr().String(), 500*time.Millisecond); err == nil {
-		t.Error("new connections are still accepted while shutting down")
+	p, err := ta.Auth.Authenticate(t.Context(), tok)
+	if err != nil {
+		t.Fatal(err)
 	}
+	apptest.Eventually(t, func() bool { return ta.UploadSlots.Held(p.UserID) == 1 }, "the upload inside the handler")
+	stop() // …when SIGTERM arrives
+	apptest.Eventually(t, func() bool {
+		c, err := net.DialTimeout("tcp", ln.Addr().String(), 500*time.Millisecond)
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	}, "new connections refused while shutting down")
 	_, _ = pw.Write(all[len(all)/2:])
 	pw.Close()
 	resp := <-answered
@@ -58,7 +67,7 @@ func TestShutdown_FinishesAnUploadInFlight(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("serve did not return after shutdown")
 	}
-	if s := ta.reportStatus(t, taskRef); s != 2 {
+	if s := reportStatus(t, ta, apptest.TaskRef); s != 2 {
 		t.Fatalf("report status %d", s)
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package app_test
 
 import (
 	"errors"
@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/forteleasing/inspections/internal/apptest"
 )
 
 // smallDisk mounts a tmpfs of size bytes for the test (root only), so that "disk full" is a real
@@ -48,9 +50,9 @@ func fill(t *testing.T, path string) {
 	}
 }
 
-func (ta *testApp) ready(t *testing.T) (int, string) {
+func ready(t *testing.T, ta *apptest.App) (int, string) {
 	t.Helper()
-	resp, err := ta.app.HTTP.Test(httptest.NewRequest(http.MethodGet, "/readyz", nil), -1)
+	resp, err := ta.HTTP.Test(httptest.NewRequest(http.MethodGet, "/readyz", nil), -1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,46 +65,46 @@ func (ta *testApp) ready(t *testing.T) (int, string) {
 // "unavailable", /readyz reports the disk, and both recover once space is freed.
 func TestDisk_FullDiskAnswers503AndReadyzReportsIt(t *testing.T) {
 	disk := smallDisk(t, "24m")
-	ta := newTestApp(t, "", "FL_DATABASE_URL", "sqlite://"+filepath.Join(disk, "db", "forteleasing.db"),
+	ta := apptest.New(t, "", "FL_DATABASE_URL", "sqlite://"+filepath.Join(disk, "db", "forteleasing.db"),
 		"FL_MEDIA_URL", "file://"+filepath.Join(disk, "media"), "FL_MIN_FREE_BYTES", "1048576")
-	token := ta.login(demoBIN, director("full")).str("access_token")
-	if code, body := ta.ready(t); code != 200 {
+	token := ta.Login(apptest.DemoBIN, apptest.Director("full")).Str("access_token")
+	if code, body := ready(t, ta); code != 200 {
 		t.Fatalf("ready before: %d %s", code, body)
 	}
 
 	filler := filepath.Join(disk, "filler")
 	fill(t, filler)
-	up := ta.upload(token, meta(taskRef), makeMP4(256<<10), false)
-	t.Logf("upload on a full disk: %d %s", up.code, up.raw)
-	wantStatus(t, up, 503, "unavailable")
+	up := ta.Upload(token, apptest.Meta(apptest.TaskRef), apptest.MP4(256<<10), false)
+	t.Logf("upload on a full disk: %d %s", up.Code, up.Raw)
+	apptest.WantStatus(t, up, 503, "unavailable")
 	// A database write: a new device's code (the ledger and the code are rows in SQLite). SQLite may
 	// still fit a few pages into its WAL, so write until the disk says no.
-	var otp answer
+	var otp apptest.Answer
 	for i := 0; i < 50; i++ {
-		otp = ta.jsonDo(http.MethodPost, "/biin/"+demoBIN, director("full-"+string(rune('a'+i%26))+string(rune('a'+i/26))))
-		if otp.code != 200 {
+		otp = ta.JSON(http.MethodPost, "/biin/"+apptest.DemoBIN, apptest.Director("full-"+string(rune('a'+i%26))+string(rune('a'+i/26))))
+		if otp.Code != 200 {
 			break
 		}
 	}
-	t.Logf("database write on a full disk: %d %s", otp.code, otp.raw)
-	wantStatus(t, otp, 503, "unavailable")
-	code, body := ta.ready(t)
+	t.Logf("database write on a full disk: %d %s", otp.Code, otp.Raw)
+	apptest.WantStatus(t, otp, 503, "unavailable")
+	code, body := ready(t, ta)
 	t.Logf("/readyz on a full disk: %d %s", code, body)
 	if code != 503 || !strings.Contains(body, `"disk"`) || strings.Contains(body, `"disk":"ok"`) {
 		t.Fatalf("/readyz on a full disk: %d %s", code, body)
 	}
-	if ta.reportStatus(t, taskRef) != 1 {
+	if reportStatus(t, ta, apptest.TaskRef) != 1 {
 		t.Fatal("the report changed although the upload failed")
 	}
 
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
-	if code, body := ta.ready(t); code != 200 {
+	if code, body := ready(t, ta); code != 200 {
 		t.Fatalf("ready after freeing space: %d %s", code, body)
 	}
-	wantStatus(t, ta.upload(token, meta(taskRef), makeMP4(256<<10), false), 201, "")
-	if ta.reportStatus(t, taskRef) != 2 {
+	apptest.WantStatus(t, ta.Upload(token, apptest.Meta(apptest.TaskRef), apptest.MP4(256<<10), false), 201, "")
+	if reportStatus(t, ta, apptest.TaskRef) != 2 {
 		t.Fatal("the upload after freeing space did not move the report")
 	}
 }
@@ -110,10 +112,10 @@ func TestDisk_FullDiskAnswers503AndReadyzReportsIt(t *testing.T) {
 // Issue 12: .tmp-* files left by a crash in the middle of a disk write were never removed (List skips
 // dot-files). The sweeper now removes those older than an hour, and only those.
 func TestDisk_TempFilesOlderThanAnHourAreSwept(t *testing.T) {
-	ta := newTestApp(t, "")
-	token := ta.login(demoBIN, director("sweep")).str("access_token")
-	wantStatus(t, ta.upload(token, meta(taskRef), makeMP4(64<<10), false), 201, "")
-	dir := filepath.Join(ta.dir, "media", "videos")
+	ta := apptest.New(t, "")
+	token := ta.Login(apptest.DemoBIN, apptest.Director("sweep")).Str("access_token")
+	apptest.WantStatus(t, ta.Upload(token, apptest.Meta(apptest.TaskRef), apptest.MP4(64<<10), false), 201, "")
+	dir := filepath.Join(ta.Dir, "media", "videos")
 	old := filepath.Join(dir, ".tmp-crashed")
 	fresh := filepath.Join(dir, ".tmp-in-progress")
 	for _, p := range []string{old, fresh} {
@@ -125,8 +127,8 @@ func TestDisk_TempFilesOlderThanAnHourAreSwept(t *testing.T) {
 	if err := os.Chtimes(old, twoHoursAgo, twoHoursAgo); err != nil {
 		t.Fatal(err)
 	}
-	before := len(ta.videos(t))
-	if err := ta.app.Uploads.Sweep(t.Context()); err != nil {
+	before := len(ta.Videos())
+	if err := ta.Uploads.Sweep(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(old); !os.IsNotExist(err) {
@@ -135,7 +137,7 @@ func TestDisk_TempFilesOlderThanAnHourAreSwept(t *testing.T) {
 	if _, err := os.Stat(fresh); err != nil {
 		t.Fatalf("a fresh temp file (a write in progress) was removed: %v", err)
 	}
-	if after := len(ta.videos(t)); after != before || after != 1 {
+	if after := len(ta.Videos()); after != before || after != 1 {
 		t.Fatalf("videos before %d, after %d", before, after)
 	}
 }

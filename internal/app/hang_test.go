@@ -1,4 +1,4 @@
-package main
+package app_test
 
 import (
 	"io"
@@ -15,7 +15,7 @@ import (
 // timed is one request made while a dependency hung.
 type timed struct {
 	what string
-	code int
+	Code int
 	took time.Duration
 }
 
@@ -24,12 +24,12 @@ type timed struct {
 // with the defaults every request answers 503 within 10 s, and the service recovers by itself.
 func TestFaults_PostgreSQLHungAnswers503Within10sThenRecovers(t *testing.T) {
 	pg := deptest.Postgres(t)
-	ta := newTestApp(t, pg.URL)
+	ta := apptest.New(t, pg.URL)
 	t.Cleanup(pg.Resume) // before the app closes, should the test stop half-way
-	base := ta.listen()
-	token := ta.login(demoBIN, director("pg-hang")).str("access_token")
-	if a := ta.get("/reports/general/filter", token); a.code != 200 {
-		t.Fatalf("before: %d %s", a.code, a.raw)
+	base := ta.Listen()
+	token := ta.Login(apptest.DemoBIN, apptest.Director("pg-hang")).Str("access_token")
+	if a := ta.Get("/reports/general/filter", token); a.Code != 200 {
+		t.Fatalf("before: %d %s", a.Code, a.Raw)
 	}
 
 	pg.Hang(t)
@@ -40,7 +40,7 @@ func TestFaults_PostgreSQLHungAnswers503Within10sThenRecovers(t *testing.T) {
 		{"list", func() *http.Response { return get(t, base+"/reports/general/filter", token) }},
 		{"employees", func() *http.Response { return get(t, base+"/employee/list", token) }},
 		{"otp", func() *http.Response {
-			return postJSON(t, base+"/biin/"+demoBIN, `{"role_id":1,"uuid":"pg-hang-2","FCM":"fcm-pg-hang-2"}`)
+			return postJSON(t, base+"/biin/"+apptest.DemoBIN, `{"role_id":1,"uuid":"pg-hang-2","FCM":"fcm-pg-hang-2"}`)
 		}},
 		{"readyz", func() *http.Response { return get(t, base+"/readyz", "") }},
 	}
@@ -62,17 +62,17 @@ func TestFaults_PostgreSQLHungAnswers503Within10sThenRecovers(t *testing.T) {
 	var longest time.Duration
 	for r := range results {
 		longest = max(longest, r.took)
-		if r.code != 503 || r.took > 10*time.Second {
-			t.Errorf("%s with PostgreSQL hung: %d after %s, want 503 within 10 s", r.what, r.code, r.took)
+		if r.Code != 503 || r.took > 10*time.Second {
+			t.Errorf("%s with PostgreSQL hung: %d after %s, want 503 within 10 s", r.what, r.Code, r.took)
 		}
 	}
 	t.Logf("with PostgreSQL hung: 16 requests answered 503, the slowest after %s", longest.Round(time.Millisecond))
 
 	pg.Resume()
 	start := time.Now()
-	apptest.Eventually(t, func() bool { return ta.get("/reports/general/filter", token).code == 200 }, "the list answers 200 again")
+	apptest.Eventually(t, func() bool { return ta.Get("/reports/general/filter", token).Code == 200 }, "the list answers 200 again")
 	t.Logf("recovered %s after SIGCONT, without a restart", time.Since(start).Round(time.Millisecond))
-	ta.login(demoBIN, director("pg-hang-after"))
+	ta.Login(apptest.DemoBIN, apptest.Director("pg-hang-after"))
 }
 
 // Issue 12: with MinIO stopped during an upload the upload hung. Each object-store call is now
@@ -80,11 +80,11 @@ func TestFaults_PostgreSQLHungAnswers503Within10sThenRecovers(t *testing.T) {
 // within 60 s, the report is unchanged, and the same upload succeeds once MinIO is back.
 func TestFaults_MinIOHungMidUploadAnswers503Within60sThenRecovers(t *testing.T) {
 	minio := deptest.MinIO(t, "hang-test")
-	ta := newTestApp(t, "", "FL_MEDIA_URL", minio.URL)
+	ta := apptest.New(t, "", "FL_MEDIA_URL", minio.URL)
 	t.Cleanup(minio.Resume)
-	base := ta.listen()
-	token := ta.login(demoBIN, director("s3-hang")).str("access_token")
-	body, ct := uploadBody(meta(taskRef), makeMP4(4<<20), false)
+	base := ta.Listen()
+	token := ta.Login(apptest.DemoBIN, apptest.Director("s3-hang")).Str("access_token")
+	body, ct := apptest.UploadBody(apptest.Meta(apptest.TaskRef), apptest.MP4(4<<20), false)
 	raw, _ := io.ReadAll(body)
 
 	conn := rawUpload(t, base, token, ct, len(raw))
@@ -105,14 +105,14 @@ func TestFaults_MinIOHungMidUploadAnswers503Within60sThenRecovers(t *testing.T) 
 	if resp.StatusCode != 503 || took > 60*time.Second {
 		t.Fatalf("upload with MinIO hung: %d after %s %s, want 503 within 60 s", resp.StatusCode, took, b)
 	}
-	if ta.reportStatus(t, taskRef) != 1 {
+	if reportStatus(t, ta, apptest.TaskRef) != 1 {
 		t.Fatal("the report changed although its video was not stored")
 	}
 
 	minio.Resume()
 	start = time.Now()
 	apptest.Eventually(t, func() bool {
-		return ta.upload(token, meta(taskRef), makeMP4(64<<10), false, "Idempotency-Key", "after-hang").code == 201
+		return ta.Upload(token, apptest.Meta(apptest.TaskRef), apptest.MP4(64<<10), false, "Idempotency-Key", "after-hang").Code == 201
 	}, "the upload succeeds again")
 	t.Logf("upload succeeded %s after SIGCONT, without a restart", time.Since(start).Round(time.Millisecond))
 }

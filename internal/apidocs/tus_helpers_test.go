@@ -1,4 +1,4 @@
-package main
+package apidocs_test
 
 import (
 	"bytes"
@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/forteleasing/inspections/internal/apptest"
 )
 
 // The tus requests the OpenAPI test drives; resumable/ holds the protocol's own tests.
@@ -29,25 +31,25 @@ func tusFields(ref string) map[string]string {
 	return map[string]string{"ref_key": ref, "time_sent": "2026-03-03 10:15:00", "lat": "43.238949", "long": "76.889709"}
 }
 
-func (ta *testApp) tusCreate(tok string, size int, fields map[string]string) answer {
-	return ta.do(http.MethodPost, "/reports/uploads", nil, "Authorization", "Bearer "+tok, "Tus-Resumable", "1.0.0",
+func tusCreate(ta *apptest.App, tok string, size int, fields map[string]string) apptest.Answer {
+	return ta.Do(http.MethodPost, "/reports/uploads", nil, "Authorization", "Bearer "+tok, "Tus-Resumable", "1.0.0",
 		"Upload-Length", strconv.Itoa(size), "Upload-Metadata", tusMeta(fields))
 }
 
-func tusPath(t *testing.T, a answer) string {
+func tusPath(t *testing.T, a apptest.Answer) string {
 	t.Helper()
-	loc, ok := strings.CutPrefix(a.hdr.Get("Location"), "https://api.example.kz")
+	loc, ok := strings.CutPrefix(a.Header.Get("Location"), "https://api.example.kz")
 	if !ok {
-		t.Fatalf("Location %q (%d %s)", a.hdr.Get("Location"), a.code, a.raw)
+		t.Fatalf("Location %q (%d %s)", a.Header.Get("Location"), a.Code, a.Raw)
 	}
 	return loc
 }
 
-func (ta *testApp) tusPatch(tok, path string, offset int, chunk []byte) answer {
-	return ta.do(http.MethodPatch, path, bytes.NewReader(chunk), "Authorization", "Bearer "+tok, "Tus-Resumable", "1.0.0",
+func tusPatch(ta *apptest.App, tok, path string, offset int, chunk []byte) apptest.Answer {
+	return ta.Do(http.MethodPatch, path, bytes.NewReader(chunk), "Authorization", "Bearer "+tok, "Tus-Resumable", "1.0.0",
 		"Content-Type", "application/offset+octet-stream", "Upload-Offset", strconv.Itoa(offset))
 }
 
-func (ta *testApp) tusHead(tok, path string) answer {
-	return ta.do(http.MethodHead, path, nil, "Authorization", "Bearer "+tok, "Tus-Resumable", "1.0.0")
+func tusHead(ta *apptest.App, tok, path string) apptest.Answer {
+	return ta.Do(http.MethodHead, path, nil, "Authorization", "Bearer "+tok, "Tus-Resumable", "1.0.0")
 }

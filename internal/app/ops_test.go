@@ -1,4 +1,4 @@
-package main
+package app_test
 
 import (
 	"bytes"
@@ -11,17 +11,18 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/forteleasing/inspections/internal/apptest"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 func TestReadiness_RedWhileMinIOIsDownGreenAfter(t *testing.T) {
-	raw := testBucketURL(t)
+	raw := apptest.BucketURL(t)
 	u, _ := url.Parse(raw)
 	p := startProxy(t, u.Host, 1<<40) // a path to MinIO that the test can cut
 	u.Host = p.ln.Addr().String()
-	ta := newTestApp(t, "", "FL_MEDIA_URL", u.String())
+	ta := apptest.New(t, "", "FL_MEDIA_URL", u.String())
 	ready := func() (int, map[string]any) {
-		resp, err := ta.app.HTTP.Test(httptest.NewRequest(http.MethodGet, "/readyz", nil), -1)
+		resp, err := ta.HTTP.Test(httptest.NewRequest(http.MethodGet, "/readyz", nil), -1)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -45,12 +46,12 @@ func TestReadiness_RedWhileMinIOIsDownGreenAfter(t *testing.T) {
 }
 
 func TestReadiness_RedWhenTheDatabaseIsGone(t *testing.T) {
-	ta := newTestApp(t, "")
-	if resp, _ := ta.app.HTTP.Test(httptest.NewRequest(http.MethodGet, "/healthz", nil), -1); resp.StatusCode != 200 {
+	ta := apptest.New(t, "")
+	if resp, _ := ta.HTTP.Test(httptest.NewRequest(http.MethodGet, "/healthz", nil), -1); resp.StatusCode != 200 {
 		t.Fatalf("healthz %d", resp.StatusCode)
 	}
-	ta.app.DB.Close()
-	resp, _ := ta.app.HTTP.Test(httptest.NewRequest(http.MethodGet, "/readyz", nil), -1)
+	ta.DB.Close()
+	resp, _ := ta.HTTP.Test(httptest.NewRequest(http.MethodGet, "/readyz", nil), -1)
 	body, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != 503 || !strings.Contains(string(body), `"database"`) {
 		t.Fatalf("readyz with the database closed: %d %s", resp.StatusCode, body)
@@ -58,12 +59,12 @@ func TestReadiness_RedWhenTheDatabaseIsGone(t *testing.T) {
 }
 
 func TestMetricsAndAccessLog_CountRequestsWithoutSecrets(t *testing.T) {
-	ta := newTestApp(t, "")
-	a := ta.login(demoBIN, director("metrics"))
-	ta.get("/reports/vehicle/select/"+binVehicle, a.str("access_token"))
-	ta.get("/nope", "")
+	ta := apptest.New(t, "")
+	a := ta.Login(apptest.DemoBIN, apptest.Director("metrics"))
+	ta.Get("/reports/vehicle/select/"+apptest.BINVehicle, a.Str("access_token"))
+	ta.Get("/nope", "")
 	rec := httptest.NewRecorder()
-	promhttp.HandlerFor(ta.app.Metrics.Registry, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	promhttp.HandlerFor(ta.Metrics.Registry, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	out := rec.Body.String()
 	for _, want := range []string{
 		`forteleasing_http_requests_total{method="GET",route="/reports/vehicle/select/:vehicle_guid",status="200"} 1`,
@@ -76,11 +77,11 @@ func TestMetricsAndAccessLog_CountRequestsWithoutSecrets(t *testing.T) {
 			t.Errorf("metrics lack %s in:\n%s", want, grepLines(out, "forteleasing_http_requests_total"))
 		}
 	}
-	logs := ta.logs.String()
+	logs := ta.Logs.String()
 	if !strings.Contains(logs, `"route":"/reports/vehicle/select/:vehicle_guid"`) || !strings.Contains(logs, `"company_id":1`) {
 		t.Errorf("access log lacks route or company: %s", logs)
 	}
-	for _, secret := range []string{a.str("access_token"), a.str("refresh_token"), "OTP: " + ta.lastOTP(), "email@mail.ru"} {
+	for _, secret := range []string{a.Str("access_token"), a.Str("refresh_token"), "OTP: " + ta.LastOTP(), "email@mail.ru"} {
 		if strings.Contains(logs, secret) {
 			t.Fatalf("the log holds a secret: %q", secret)
 		}
