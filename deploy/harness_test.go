@@ -30,6 +30,7 @@ import (
 	"github.com/forteleasing/inspections/internal/database"
 	"github.com/forteleasing/inspections/internal/database/dbtest"
 	"github.com/forteleasing/inspections/internal/testenv"
+	"github.com/forteleasing/inspections/internal/wait"
 )
 
 // The demo data the instances load (onec/demo.go) and the credentials every instance shares.
@@ -88,18 +89,10 @@ func needTool(t *testing.T, name string) string {
 	return p
 }
 
-// eventually polls cond every 50 ms until it holds, failing after timeout.
+// eventually polls cond until it holds, failing after timeout.
 func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		<-tick.C
-	}
+	wait.Within(t, timeout, cond, "waiting for %s", what)
 }
 
 func freePort(t *testing.T) int {

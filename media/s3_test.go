@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/forteleasing/inspections/internal/wait"
 	"github.com/minio/minio-go/v7"
 )
 
@@ -68,12 +69,7 @@ func openS3At(tb testing.TB, rawURL string, opts ...Options) *S3 {
 	}
 	s := st.(*S3)
 	// MinIO may still be starting.
-	for err = s.Ping(ctx); err != nil; err = s.Ping(ctx) {
-		if ctx.Err() != nil {
-			tb.Fatalf("MinIO at FL_TEST_S3_URL did not answer: %v", err)
-		}
-		time.Sleep(time.Second)
-	}
+	wait.Within(tb, time.Minute, func() bool { err = s.Ping(ctx); return err == nil }, "MinIO at FL_TEST_S3_URL did not answer")
 	tb.Cleanup(func() { removeBucket(tb, s) })
 	return s
 }

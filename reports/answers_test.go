@@ -6,7 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
+
+	"github.com/forteleasing/inspections/internal/wait"
 )
 
 // waiting is how many callers wait for the running call of key (0 when none runs).
@@ -21,13 +22,7 @@ func (f *flights[K, V]) waiting(key K) int {
 
 func eventually(t *testing.T, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
-		if cond() {
-			return
-		}
-		time.Sleep(time.Millisecond) // polling a condition, not ordering goroutines
-	}
-	t.Fatal("condition not met within 10 s")
+	wait.Until(t, cond, "condition not met")
 }
 
 func TestFlights_OneBuildForConcurrentCallersOfAKey(t *testing.T) {

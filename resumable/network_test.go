@@ -82,7 +82,8 @@ func (l *badLink) serve(client net.Conn) {
 				l.cuts.Add(1)
 				return
 			}
-			// Hold the pace: passed bytes may not leave before passed/rate seconds.
+			// Hold the pace: passed bytes may not leave before passed/rate seconds (pacing a slow link,
+			// not synchronisation).
 			if ahead := time.Duration(passed*int64(time.Second)/l.rate) - time.Since(start); ahead > 0 {
 				time.Sleep(ahead)
 			}

@@ -23,7 +23,7 @@ type Options struct {
 	BreakerTimeout  time.Duration    // how long an open breaker refuses calls (default 30s)
 	CacheSize       int              // entries per client (default 1024; negative disables the cache)
 	CacheTTL        time.Duration    // lifetime of a cached answer, found or not found (default 1h)
-	Now             func() time.Time // clock for token expiry (default time.Now)
+	Now             func() time.Time // clock for token expiry and the age of cached answers (default time.Now)
 	// Registerer receives the call metrics; nil leaves them unregistered. Clients sharing one
 	// Registerer share the same collectors.
 	Registerer prometheus.Registerer
@@ -125,7 +125,7 @@ func run[T any](ctx context.Context, g *guard, o callOpts, fn func(ctx context.C
 		return zero, err
 	}
 	if o.cacheKey != "" && g.cache != nil {
-		if c, ok := g.cache.Get(o.op + ":" + o.cacheKey); ok && time.Since(c.at) < g.opts.CacheTTL {
+		if c, ok := g.cache.Get(o.op + ":" + o.cacheKey); ok && g.opts.Now().Sub(c.at) < g.opts.CacheTTL {
 			if c.err != nil {
 				return zero, c.err
 			}
@@ -180,7 +180,7 @@ func run[T any](ctx context.Context, g *guard, o callOpts, fn func(ctx context.C
 	}
 	g.metrics.record(g.provider, o.op, err, start)
 	if o.cacheKey != "" && g.cache != nil && (err == nil || errors.Is(err, ErrNotFound)) {
-		g.cache.Add(o.op+":"+o.cacheKey, cached{value: v, err: err, at: time.Now()})
+		g.cache.Add(o.op+":"+o.cacheKey, cached{value: v, err: err, at: g.opts.Now()})
 	}
 	if err != nil {
 		return zero, err
