@@ -280,7 +280,7 @@ func (u *Uploads) Commit(ctx context.Context, p auth.Principal, m UploadMeta, s 
 		}
 		return nil
 	}
-	if database.IsUnavailable(err) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if database.OutcomeUnknown(err) {
 		// The connection went away during the transaction, perhaps after COMMIT reached the server: the
 		// upload may be recorded. Keep the video; the sweeper removes it if no row refers to it.
 		u.log.Warn("upload commit outcome unknown; the video is kept for the sweeper to judge", "key", s.Key, "err", err)

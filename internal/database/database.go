@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
 	"github.com/jmoiron/sqlx"
@@ -199,9 +200,31 @@ func (db *DB) InTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("database: commit: %w", err)
+		return &CommitError{Err: err}
 	}
 	return nil
+}
+
+// A CommitError is a COMMIT that failed. Unless the database answered it (an error of PostgreSQL's or
+// SQLite's, a ROLLBACK), whether the transaction took effect is unknown: the connection may have broken
+// after COMMIT reached the server, so a caller holding what the transaction refers to (a stored
+// video) must keep it.
+type CommitError struct{ Err error }
+
+func (e *CommitError) Error() string { return "database: commit: " + e.Err.Error() }
+func (e *CommitError) Unwrap() error { return e.Err }
+
+// OutcomeUnknown reports an error after which the transaction may or may not have committed: a
+// failed COMMIT, or a database that went away or did not answer in time.
+func OutcomeUnknown(err error) bool {
+	var ce *CommitError
+	if errors.As(err, &ce) {
+		var pg *pgconn.PgError
+		var se *sqlite.Error
+		answered := errors.As(err, &pg) || errors.As(err, &se) || errors.Is(err, pgx.ErrTxCommitRollback)
+		return !answered
+	}
+	return IsUnavailable(err) || errors.Is(err, context.Canceled)
 }
 
 // IsUniqueViolation reports a unique-constraint failure, by driver error code.

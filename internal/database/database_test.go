@@ -2,8 +2,12 @@ package database_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"testing"
 	"time"
+
+	"github.com/jmoiron/sqlx"
 
 	"github.com/forteleasing/inspections/internal/database"
 	"github.com/forteleasing/inspections/internal/database/dbtest"
@@ -122,5 +126,39 @@ func TestMigrations_WaitForLocksLongerThanTheCallTimeout(t *testing.T) {
 	// The pool keeps its bound.
 	if _, err := db.ExecContext(ctx, `SELECT pg_sleep(1)`); err == nil {
 		t.Fatal("a 1 s statement on the pool was not cut at the call timeout")
+	}
+}
+
+// A COMMIT that failed may have taken effect, whatever the error says, unless the server answered that
+// it rolled back: a deferred constraint that fails at COMMIT is a definite no.
+func TestInTx_FailedCommitIsAnUnknownOutcomeUnlessRolledBack(t *testing.T) {
+	ctx := context.Background()
+	db := dbtest.Postgres(t)
+	if _, err := db.ExecContext(ctx, `CREATE TABLE deferred_t (id BIGINT PRIMARY KEY, parent BIGINT
+		REFERENCES deferred_t (id) DEFERRABLE INITIALLY DEFERRED)`); err != nil {
+		t.Fatal(err)
+	}
+	err := db.InTx(ctx, func(tx *sqlx.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO deferred_t VALUES (1, 42)`) // checked at COMMIT
+		return err
+	})
+	var ce *database.CommitError
+	if !errors.As(err, &ce) || database.OutcomeUnknown(err) {
+		t.Fatalf("a COMMIT the server rolled back: %v (unknown=%v), want a CommitError with a known outcome", err, database.OutcomeUnknown(err))
+	}
+	var n int
+	if err := db.GetContext(ctx, &n, `SELECT count(*) FROM deferred_t`); err != nil || n != 0 {
+		t.Fatalf("rows after the rolled-back commit: %d %v", n, err)
+	}
+
+	// Errors before COMMIT are known outcomes (nothing committed), but for a database that went away.
+	if database.OutcomeUnknown(errors.New("report not found")) {
+		t.Fatal("an error of fn's own is a known outcome")
+	}
+	if !database.OutcomeUnknown(&database.CommitError{Err: errors.New("conn closed")}) {
+		t.Fatal("a COMMIT cut off by a broken connection is an unknown outcome")
+	}
+	if !database.OutcomeUnknown(fmt.Errorf("x: %w", context.DeadlineExceeded)) {
+		t.Fatal("a transaction past its deadline is an unknown outcome")
 	}
 }
