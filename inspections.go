@@ -200,3 +200,16 @@ type Upload struct {
 type UploadHook interface {
 	UploadCommitting(ctx context.Context, tx *sql.Tx, u Upload) error
 }
+
+// VINCheckHook is work that must commit with a finished VIN check, such as queueing the upload's
+// authenticity re-evaluation (jobs.Queue.InsertTx with tx). It runs inside the transaction that stores
+// the check; an error rolls the check back, and its job tries again.
+type VINCheckHook interface {
+	VINChecked(ctx context.Context, tx *sql.Tx, uploadID int64) error
+}
+
+// ReportChanges stamps a report with the next number of the report change counter inside tx, so that
+// the 1C feed shows it again (the reports feature provides it, to features it itself depends on).
+type ReportChanges interface {
+	ReportChanged(ctx context.Context, tx *sql.Tx, reportID int64) error
+}

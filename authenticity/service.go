@@ -109,16 +109,19 @@ type Worker struct {
 }
 
 func (w *Worker) Work(ctx context.Context, job *river.Job[Args]) error {
-	err := w.S.Analyze(ctx, job.Args.UploadID, job.Attempt >= job.MaxAttempts)
+	complete := func(tx *sql.Tx) error { return jobs.CompleteTx(ctx, tx, job) }
+	err := w.S.analyze(ctx, job.Args.UploadID, job.Attempt >= job.MaxAttempts, complete)
 	if errors.Is(err, sql.ErrNoRows) {
 		return river.JobCancel(fmt.Errorf("upload %d is gone", job.Args.UploadID))
 	}
 	return err
 }
 
-// Analyze evaluates one upload and stores the result. The file is read once: a re-evaluation reuses
-// what the first run read. With last set, a store that is still down is recorded instead of retried.
-func (s *Service) Analyze(ctx context.Context, uploadID int64, last bool) error {
+// analyze evaluates one upload and stores the result, with complete (the job's completion) in the
+// same transaction: an evaluation is stored, counted and shown to 1C once per job, whatever fails or
+// restarts around it. The file is read once: a re-evaluation reuses what the first run read. With
+// last set, a store that is still down is recorded instead of retried.
+func (s *Service) analyze(ctx context.Context, uploadID int64, last bool, complete func(*sql.Tx) error) error {
 	u, err := s.store.upload(ctx, uploadID)
 	if err != nil {
 		return err
@@ -130,7 +133,7 @@ func (s *Service) Analyze(ctx context.Context, uploadID int64, last bool) error 
 			return err
 		}
 	}
-	in := Input{File: file, SHA256: u.SHA256, Lat: u.Lat, Long: u.Lng, TimeSent: u.TimeSent, ReceivedAt: u.CreatedAt,
+	in := Input{File: file, SHA256: u.SHA256, Lat: u.Lat, Long: u.Lng, TimeSent: u.TimeSent, ReceivedAt: u.receivedAt(),
 		DateStart: u.DateStart, Instructions: u.instructionCount()}
 	if u.Odometer.Valid {
 		km := u.Odometer.Int64
@@ -150,7 +153,7 @@ func (s *Service) Analyze(ctx context.Context, uploadID int64, last bool) error 
 			}
 		}
 		return s.cfg.Evaluate(in), nil
-	})
+	}, complete)
 	if err != nil {
 		return err
 	}
@@ -166,7 +169,8 @@ func (s *Service) Analyze(ctx context.Context, uploadID int64, last bool) error 
 const errStoreDown = "the object store was unavailable"
 
 // readFile reads the video's metadata through ranged reads. A file that is missing or not a readable
-// MP4 is a finding (File.Err), not an error; only a store that is down is an error, to retry.
+// MP4 is a finding (File.Err), not an error; a read that failed (the store down or hung, the try
+// cancelled by a shutdown) is an error, to retry.
 func (s *Service) readFile(ctx context.Context, key string, size int64) (File, error) {
 	ctx, cancel := context.WithTimeout(ctx, readTimeout)
 	defer cancel()
@@ -174,10 +178,10 @@ func (s *Service) readFile(ctx context.Context, key string, size int64) (File, e
 	switch {
 	case err == nil:
 		return fileOf(info), nil
-	case media.IsUnavailable(err) || errors.Is(err, context.DeadlineExceeded):
-		return File{Err: errStoreDown}, err
 	case errors.Is(err, media.ErrNotFound):
 		return File{Err: "the video is missing from the object store"}, nil
+	case mp4meta.ReaderFailed(err):
+		return File{Err: errStoreDown}, err
 	default:
 		return File{Err: err.Error()}, nil
 	}
@@ -259,12 +263,14 @@ func (s *Service) UploadCommitting(ctx context.Context, tx *sql.Tx, u inspection
 	return nil
 }
 
-// Enqueue queues a re-evaluation (after the VIN check). It never fails the caller: the VIN check is
-// stored already, and a lost re-evaluation leaves the first verdict, without the VIN reasons.
-func (s *Service) Enqueue(ctx context.Context, uploadID int64, trigger string) {
-	if _, err := s.queue.Insert(ctx, Args{UploadID: uploadID, Trigger: trigger}, nil); err != nil {
-		s.log.Warn("authenticity re-evaluation not queued", "upload_id", uploadID, "trigger", trigger, "err", err)
+// VINChecked queues the upload's re-evaluation in the transaction that stores its finished VIN check
+// (inspections.VINCheckHook): a stored check always has its re-evaluation, and a check rolled back
+// has none.
+func (s *Service) VINChecked(ctx context.Context, tx *sql.Tx, uploadID int64) error {
+	if _, err := s.queue.InsertTx(ctx, tx, Args{UploadID: uploadID, Trigger: TriggerVINCheck}, nil); err != nil {
+		return fmt.Errorf("authenticity: queue the re-evaluation: %w", err)
 	}
+	return nil
 }
 
 // VINFactsOf reads what the rules need of a VIN check; nil while it is pending or absent.

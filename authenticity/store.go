@@ -10,14 +10,21 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/forteleasing/inspections"
 	"github.com/forteleasing/inspections/internal/database"
 )
 
 // Store holds every query of the analysis. It reads the upload, its report, vehicle and type; it
-// writes only authenticity_checks and the report's change sequence (so 1C's feed shows the verdict).
-type Store struct{ db *database.DB }
+// writes only authenticity_checks, and has the reports feature stamp the report changed (so 1C's feed
+// shows the verdict).
+type Store struct {
+	db      *database.DB
+	changes inspections.ReportChanges
+}
 
-func NewStore(db *database.DB) *Store { return &Store{db: db} }
+func NewStore(db *database.DB, changes inspections.ReportChanges) *Store {
+	return &Store{db: db, changes: changes}
+}
 
 // EnsurePending records a pending analysis of an upload, in the caller's transaction (the upload's).
 func EnsurePending(ctx context.Context, tx sqlx.ExecerContext, uploadID int64, now time.Time) error {
@@ -58,6 +65,9 @@ func (s *Store) upload(ctx context.Context, uploadID int64) (upload, error) {
 	return u, err
 }
 
+// receivedAt is the server's receipt time clock_skew compares time_sent with.
+func (u upload) receivedAt() time.Time { return u.CreatedAt }
+
 func (u upload) instructionCount() int {
 	var steps []json.RawMessage
 	if json.Unmarshal([]byte(u.Instructions), &steps) != nil {
@@ -96,8 +106,9 @@ func (s *Store) priorOdometer(ctx context.Context, vehicleID, uploadID int64) (*
 // save evaluates and stores under the analysis row's lock, so that evaluations of one upload run one
 // after another and the last one stored is the one that saw the newest VIN check; evaluate reads the
 // facts it weighs only once the lock is held. save moves the report's change sequence, so the 1C feed
-// shows the report again, and returns the reason codes the previous evaluation already had.
-func (s *Store) save(ctx context.Context, u upload, file File, now time.Time, evaluate func() ([]Reason, error)) ([]Reason, map[string]bool, error) {
+// shows the report again, runs complete (the job's completion) last, and returns the reason codes the
+// previous evaluation already had.
+func (s *Store) save(ctx context.Context, u upload, file File, now time.Time, evaluate func() ([]Reason, error), complete func(*sql.Tx) error) ([]Reason, map[string]bool, error) {
 	fileJSON, err := json.Marshal(file)
 	if err != nil {
 		return nil, nil, err
@@ -141,13 +152,10 @@ func (s *Store) save(ctx context.Context, u upload, file File, now time.Time, ev
 			u.ID, string(VerdictOf(reasons)), string(fileJSON), string(reasonsJSON), now); err != nil {
 			return err
 		}
-		// The report change counter (reports.NextChange, not importable here: config imports this package).
-		var seq int64
-		if err := tx.QueryRowxContext(ctx, `UPDATE change_counter SET value = value + 1 WHERE id = 1 RETURNING value`).Scan(&seq); err != nil {
+		if err := s.changes.ReportChanged(ctx, tx.Tx, u.ReportID); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE reports SET change_seq = $2 WHERE id = $1`, u.ReportID, seq)
-		return err
+		return complete(tx.Tx)
 	})
 	return reasons, before, err
 }

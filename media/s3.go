@@ -327,22 +327,35 @@ func (s *S3) OpenRange(ctx context.Context, key string, off, n int64) (io.ReadCl
 	if off < 0 || n < 0 {
 		return nil, fmt.Errorf("media: range %d+%d of %q", off, n, key)
 	}
-	if err := s.ensureBucket(ctx); err != nil {
-		return nil, err
+	// Like Open's, the call is cancelled when the store sends nothing for the idle time: a hung store
+	// fails the read (to be tried again) instead of holding its caller.
+	wctx, dog := newWatchdog(ctx, s.idle)
+	fail := func(err error) error {
+		if cause := context.Cause(wctx); errors.Is(cause, errNoProgress) {
+			err = fmt.Errorf("%w (%w)", cause, err)
+		}
+		dog.stop()
+		return s.fail("open range", key, err)
+	}
+	if err := s.ensureBucket(wctx); err != nil {
+		return nil, fail(err)
 	}
 	if n == 0 {
-		if _, err := s.Stat(ctx, key); err != nil {
-			return nil, err
+		_, err := s.client.StatObject(wctx, s.bucket, key, minio.StatObjectOptions{})
+		if err != nil {
+			return nil, fail(err)
 		}
+		dog.stop()
 		return io.NopCloser(strings.NewReader("")), nil
 	}
 	opts := minio.GetObjectOptions{}
 	if err := opts.SetRange(off, off+n-1); err != nil {
+		dog.stop()
 		return nil, fmt.Errorf("media: range %d+%d of %q: %w", off, n, key, err)
 	}
-	obj, err := s.client.GetObject(ctx, s.bucket, key, opts)
+	obj, err := s.client.GetObject(wctx, s.bucket, key, opts)
 	if err != nil {
-		return nil, s.fail("open range", key, err)
+		return nil, fail(err)
 	}
 	// GetObject is lazy: the first read sends the request. Read one byte now so that a missing key or
 	// a store that is down is reported here, and a range past the end reads as empty.
@@ -350,16 +363,15 @@ func (s *S3) OpenRange(ctx context.Context, key string, off, n int64) (io.ReadCl
 	m, err := obj.Read(first)
 	switch {
 	case m == 1:
-		return struct {
-			io.Reader
-			io.Closer
-		}{io.MultiReader(bytes.NewReader(first), obj), obj}, nil
+		dog.touch()
+		return watchedReadCloser{watchedReader: watchedReader{r: io.MultiReader(bytes.NewReader(first), obj), w: dog}, c: obj}, nil
 	case err == io.EOF || minio.ToErrorResponse(err).Code == "InvalidRange":
 		_ = obj.Close()
+		dog.stop()
 		return io.NopCloser(strings.NewReader("")), nil
 	default:
 		_ = obj.Close()
-		return nil, s.fail("open range", key, err)
+		return nil, fail(err)
 	}
 }
 

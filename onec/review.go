@@ -166,7 +166,9 @@ func (s *Service) ReviewVideo(ctx context.Context, refKey, expires, signature st
 	if err != nil {
 		return nil, u.Size, 0, 0, err
 	}
-	rc, err := s.media.OpenRange(ctx, u.ObjectKey, off, n)
+	// The body is streamed after the handler returns, when the request's context is done: the read
+	// lives on without its cancellation, bounded by the store's idle deadline and closed with the answer.
+	rc, err := s.media.OpenRange(context.WithoutCancel(ctx), u.ObjectKey, off, n)
 	if err != nil {
 		return nil, u.Size, 0, 0, apperr.Wrap(apperr.Unavailable, err, "the video store is unavailable; try again later")
 	}

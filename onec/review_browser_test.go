@@ -48,8 +48,8 @@ f.addEventListener('load', () => {
 
 // TestReview_PageInChromium opens the review page of a real upload in headless Chromium (Debian's
 // chromium; .ci/run installs it): it renders, the verdict is visible, the video element loads its
-// metadata with the file's duration through the ranged media route, a tampered link is refused, and
-// screenshots at 1280 and 390 px go to $FL_TEST_ARTIFACTS.
+// metadata with the file's duration through the ranged media route (from MinIO when FL_TEST_S3_URL
+// is set), a tampered link is refused, and screenshots at 1280 and 390 px go to $FL_TEST_ARTIFACTS.
 func TestReview_PageInChromium(t *testing.T) {
 	browser, err := exec.LookPath("chromium")
 	if err != nil {
@@ -59,7 +59,14 @@ func TestReview_PageInChromium(t *testing.T) {
 		t.Skip("-short: browser test skipped")
 	}
 	mp4test.RequireFFmpeg(t)
-	a := apptest.New(t, "")
+	// On MinIO when there is one (CI): the video route streams ranged reads of the object store
+	// there, the deployment's store.
+	var env []string
+	if os.Getenv(apptest.S3URLEnv) != "" {
+		env = []string{"FL_MEDIA_URL", apptest.BucketURL(t)}
+		t.Log("video store: MinIO")
+	}
+	a := apptest.New(t, "", env...)
 	guid, ref := "veh-review", "review-browser"
 	apptest.WantStatus(t, a.JSON(http.MethodPut, "/1c/vehicles", []any{map[string]any{"vehicle_guid": guid, "biin": apptest.DemoBIN,
 		"vehicle_type_code": apptest.CarType, "vin_code": "XTA21099000000007", "plate_number": "777AAA02"}}, apptest.OneCAuth()...), 200, "")

@@ -2,6 +2,7 @@ package reports
 
 import (
 	"context"
+	"database/sql"
 	"slices"
 	"time"
 
@@ -11,10 +12,26 @@ import (
 // NextChange takes the next number of the report change counter (migration 00004) inside tx.
 // Every write that changes a report, and every 1C batch of vehicles or types, stamps it with this
 // number: the 1C feed pages by it and the list caches compare against it.
-func NextChange(ctx context.Context, tx *sqlx.Tx) (int64, error) {
+func NextChange(ctx context.Context, tx *sqlx.Tx) (int64, error) { return nextChange(ctx, tx.Tx) }
+
+func nextChange(ctx context.Context, tx *sql.Tx) (int64, error) {
 	var seq int64
-	err := tx.QueryRowxContext(ctx, `UPDATE change_counter SET value = value + 1 WHERE id = 1 RETURNING value`).Scan(&seq)
+	err := tx.QueryRowContext(ctx, `UPDATE change_counter SET value = value + 1 WHERE id = 1 RETURNING value`).Scan(&seq)
 	return seq, err
+}
+
+// Changes is the change counter for the features that reports itself depends on, through the root
+// package (inspections.ReportChanges): the authenticity analysis stamps the report it evaluated.
+type Changes struct{}
+
+// ReportChanged stamps the report with the next change number inside tx: the 1C feed shows it again.
+func (Changes) ReportChanged(ctx context.Context, tx *sql.Tx, reportID int64) error {
+	seq, err := nextChange(ctx, tx)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE reports SET change_seq = $2 WHERE id = $1`, reportID, seq)
+	return err
 }
 
 // RecordEvent appends a status change to a report's history inside tx.

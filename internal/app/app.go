@@ -136,7 +136,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, d Deps) (a *
 	checker := vincheck.NewChecker(vincheck.Providers{
 		Lookup: provider.NewChain(okpock, provider.NewRegnum(cfg.Providers.Regnum, popts)), Okpock: okpock, Odometer: odometer,
 	}, now)
-	a.Analysis = authenticity.NewService(authenticity.NewStore(db), store, a.Jobs, authenticity.Options{
+	a.Analysis = authenticity.NewService(authenticity.NewStore(db, reports.Changes{}), store, a.Jobs, authenticity.Options{
 		Config: cfg.Authenticity, Logger: log, Now: now, Registerer: a.Metrics.Registry,
 		VIN: func(ctx context.Context, reportID int64) (*authenticity.VINFacts, error) {
 			checks, err := a.VIN.ForReports(ctx, []int64{reportID})
@@ -146,12 +146,8 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, d Deps) (a *
 			return authenticity.VINFactsOf(checks[reportID]), nil
 		},
 	})
-	a.VIN = vincheck.New(db, checker, a.Jobs, vincheck.Options{Now: now, RetryDelay: d.VINRetry,
-		// A finished check queues the upload's authenticity re-evaluation.
-		OnChecked: func(ctx context.Context, uploadID int64) {
-			a.Analysis.Enqueue(ctx, uploadID, authenticity.TriggerVINCheck)
-		},
-	})
+	a.VIN = vincheck.New(db, checker, a.Jobs, vincheck.Options{Now: now, RetryDelay: d.VINRetry})
+	a.VIN.Hook(a.Analysis)     // a finished check commits with the upload's re-evaluation job
 	a.Uploads.Hook(a.VIN)      // the check's job commits with the upload
 	a.Uploads.Hook(a.Analysis) // and so do the analysis's pending row and job
 

@@ -119,6 +119,17 @@ func Config(t testing.TB, dir, dbURL string, env ...string) config.Config {
 // NewWith is New with some outside parts replaced (a local FCM, quicker retries).
 func NewWith(t testing.TB, dbURL string, d app.Deps, env ...string) *App {
 	t.Helper()
+	a := NewStopped(t, dbURL, d, env...)
+	if err := a.Jobs.Start(context.Background()); err != nil {
+		t.Fatalf("jobs: %v", err)
+	}
+	return a
+}
+
+// NewStopped is NewWith with the workers not started: jobs queue until the test calls a.Jobs.Start
+// (a restart, a dependency hung before the first try).
+func NewStopped(t testing.TB, dbURL string, d app.Deps, env ...string) *App {
+	t.Helper()
 	dir := t.TempDir()
 	cfg := Config(t, dir, dbURL, env...)
 	logs := &bytes.Buffer{}
@@ -127,9 +138,6 @@ func NewWith(t testing.TB, dbURL string, d app.Deps, env ...string) *App {
 		t.Fatalf("open: %v", err)
 	}
 	t.Cleanup(a.Close)
-	if err := a.Jobs.Start(context.Background()); err != nil {
-		t.Fatalf("jobs: %v", err)
-	}
 	if err := a.OneC.LoadDemo(context.Background()); err != nil {
 		t.Fatalf("demo: %v", err)
 	}

@@ -161,6 +161,15 @@ func (q *Queue) InsertManyTx(ctx context.Context, tx *sql.Tx, params []river.Ins
 	return err
 }
 
+// CompleteTx marks a running job completed inside tx, from its worker: the work the job commits in tx
+// and its completion are one, so a crash or a stop after the commit cannot run it again (River's own
+// completion after Work returns nil then finds it done). Both drivers work on *sql.Tx; River takes the
+// driver from the worker's context.
+func CompleteTx[T river.JobArgs](ctx context.Context, tx *sql.Tx, job *river.Job[T]) error {
+	_, err := river.JobCompleteTx[*riverdatabasesql.Driver](ctx, tx, job)
+	return err
+}
+
 // Insert enqueues a job that no transaction causes.
 func (q *Queue) Insert(ctx context.Context, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error) {
 	if q.client == nil {

@@ -141,7 +141,10 @@ func (s *source) at(off int64, n int64) ([]byte, error) {
 		if err == nil || err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
-		return nil, fmt.Errorf("mp4meta: read at %d: %w", off, err)
+		if err == io.ErrUnexpectedEOF {
+			return nil, fmt.Errorf("mp4meta: read at %d: %w", off, err) // the object is shorter than declared
+		}
+		return nil, readError{fmt.Errorf("mp4meta: read at %d: %w", off, err)}
 	}
 	s.buf, s.bufOff = b[:got], off
 	return b[:n], nil
@@ -207,11 +210,18 @@ func (p *parser) header(off, end int64) (box, error) {
 // file walks the top level: ftyp first, then the boxes up to and including moov, wherever it is.
 func (p *parser) file() error {
 	first, err := p.header(0, p.src.size)
+	if ReaderFailed(err) {
+		return err // the reader's fault (a store that is down), not a finding about the file
+	}
 	if err != nil || first.typ != "ftyp" {
 		return ErrNotMP4
 	}
 	if first.size >= 16 {
-		if b, err := p.src.at(first.body(), 4); err == nil {
+		b, err := p.src.at(first.body(), 4)
+		if ReaderFailed(err) {
+			return err
+		}
+		if err == nil {
 			p.info.Brand = strings.TrimSpace(printable(string(b)))
 		}
 	}
@@ -224,8 +234,7 @@ func (p *parser) file() error {
 			if err := p.children(b, 1, p.moovChild); err != nil {
 				return err
 			}
-			p.encoderNote()
-			return nil
+			return p.encoderNote()
 		}
 		off = b.end()
 	}
@@ -723,13 +732,16 @@ func (p *parser) addEncoder(v string) {
 
 // encoderNote looks for the note x264 and x265 leave in the first video sample (an SEI message):
 // a file whose tags were scrubbed may still name its encoder there.
-func (p *parser) encoderNote() {
+func (p *parser) encoderNote() error {
 	if p.videoChunk <= 0 || p.videoChunk >= p.src.size {
-		return
+		return nil
 	}
 	b, err := p.src.at(p.videoChunk, min(seiProbe, p.src.size-p.videoChunk))
+	if ReaderFailed(err) {
+		return err
+	}
 	if err != nil {
-		return
+		return nil // past the budget or the object's end: the note is optional
 	}
 	for _, sig := range []string{"x264 - core ", "x265 (build "} {
 		i := bytes.Index(b, []byte(sig))
@@ -746,6 +758,20 @@ func (p *parser) encoderNote() {
 		}
 		p.addEncoder(note)
 	}
+	return nil
+}
+
+// readError is a failure of the reader itself.
+type readError struct{ err error }
+
+func (e readError) Error() string { return e.err.Error() }
+func (e readError) Unwrap() error { return e.err }
+
+// ReaderFailed tells an error of the reader (a store that is down or hung, a cancelled read: to be
+// tried again) from what the bytes say (not an MP4, malformed, over the limits, shorter than declared).
+func ReaderFailed(err error) bool {
+	var r readError
+	return errors.As(err, &r)
 }
 
 // ParseISO6709 reads an ISO 6709 point as phones write it: "+43.2380+076.9450+000.000/", or in degrees

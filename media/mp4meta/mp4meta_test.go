@@ -265,3 +265,45 @@ func TestParseISO6709(t *testing.T) {
 		}
 	}
 }
+
+// failingReader serves the first ok bytes of b and then fails, as a store that goes down mid-read.
+type failingReader struct {
+	b   []byte
+	ok  int64
+	err error
+}
+
+func (f failingReader) ReadAt(p []byte, off int64) (int, error) {
+	if off+int64(len(p)) > f.ok {
+		return 0, f.err
+	}
+	return bytes.NewReader(f.b).ReadAt(p, off)
+}
+
+// TestRead_ReaderFailureIsNotAFinding: when the reader fails (the object store is down or hung), at the
+// first read or in the middle of the walk (the x264 note in the first sample, read last), Read returns
+// that error, told apart from what the bytes say, so that the analysis tries again instead of
+// recording "no metadata".
+func TestRead_ReaderFailureIsNotAFinding(t *testing.T) {
+	b := mp4test.Make(t, mp4test.Spec{Style: mp4test.Plain, Seconds: 10, Recorded: time.Now(), Location: &almaty})
+	down := errors.New("media: store unavailable")
+	for _, ok := range []int64{0, 64 << 10, int64(len(b)) - 64} { // the first read, the moov at the end, the last bytes
+		_, err := mp4meta.Read(failingReader{b: b, ok: ok, err: down}, int64(len(b)), mp4meta.Limits{})
+		if !errors.Is(err, down) || !mp4meta.ReaderFailed(err) {
+			t.Errorf("reader failing after %d bytes: err %v, want the reader's error", ok, err)
+		}
+	}
+	for _, c := range []struct {
+		name string
+		file []byte
+	}{
+		{"not mp4", []byte("RIFF\x00\x00\x00\x00AVI LIST")},
+		{"too short", []byte("ftyp")},
+		{"truncated moov", append(ftyp, box("moov", box("mvhd", make([]byte, 100)))[:40]...)},
+	} {
+		_, err := mp4meta.Read(bytes.NewReader(c.file), int64(len(c.file)), mp4meta.Limits{})
+		if err == nil || mp4meta.ReaderFailed(err) {
+			t.Errorf("%s: err %v, want a finding about the bytes", c.name, err)
+		}
+	}
+}

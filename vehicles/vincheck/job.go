@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+
+	"github.com/forteleasing/inspections/internal/jobs"
 )
 
 // Args is the River job of one upload's check. Unique by upload, not by report: enqueueing an upload
@@ -59,18 +61,21 @@ func (w *worker) Work(ctx context.Context, job *river.Job[Args]) error {
 		return ctx.Err() // stopped or timed out: River tries again, nothing half-known is stored
 	}
 	if r.Status != StatusUnavailable || job.Attempt >= job.MaxAttempts {
-		if err := w.s.store.save(ctx, id, r, job.Attempt); err != nil {
-			return err
-		}
-		if w.s.onChecked != nil {
-			w.s.onChecked(ctx, id)
-		}
-		return nil
+		// The result, the hooks' work (the re-evaluation's job) and the job's completion commit
+		// together: a stored result always has its re-evaluation, and is never checked again.
+		return w.s.store.save(ctx, id, r, job.Attempt, func(tx *sql.Tx) error {
+			for _, h := range w.s.hooks {
+				if err := h.VINChecked(ctx, tx, id); err != nil {
+					return err
+				}
+			}
+			return jobs.CompleteTx(ctx, tx, job)
+		})
 	}
 	// Still pending: keep what this try learnt (the odometer registration above all) for the next.
 	pending := r
 	pending.Status = StatusPending
-	if err := w.s.store.save(ctx, id, pending, job.Attempt); err != nil {
+	if err := w.s.store.save(ctx, id, pending, job.Attempt, nil); err != nil {
 		return err
 	}
 	return fmt.Errorf("vin check of upload %d, try %d of %d: a registry is unavailable", id, job.Attempt, job.MaxAttempts)

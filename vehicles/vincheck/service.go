@@ -19,7 +19,7 @@ type Service struct {
 	queue      *jobs.Queue
 	now        func() time.Time
 	retryDelay func(attempt int) time.Duration
-	onChecked  func(ctx context.Context, uploadID int64)
+	hooks      []inspections.VINCheckHook
 }
 
 // Options tune the service; zero values take the defaults.
@@ -27,20 +27,21 @@ type Options struct {
 	Now func() time.Time
 	// RetryDelay overrides River's backoff between tries (tests use milliseconds).
 	RetryDelay func(attempt int) time.Duration
-	// OnChecked is told about each check stored as finished, after it is stored (the authenticity
-	// analysis is evaluated again with it).
-	OnChecked func(ctx context.Context, uploadID int64)
 }
 
 // New registers the check's worker on q; q runs it.
 func New(db *database.DB, checker *Checker, q *jobs.Queue, o Options) *Service {
-	s := &Service{store: NewStore(db), checker: checker, queue: q, now: o.Now, retryDelay: o.RetryDelay, onChecked: o.OnChecked}
+	s := &Service{store: NewStore(db), checker: checker, queue: q, now: o.Now, retryDelay: o.RetryDelay}
 	if s.now == nil {
 		s.now = time.Now
 	}
 	jobs.Add(q, &worker{s: s})
 	return s
 }
+
+// Hook adds work that commits with every finished check (the authenticity re-evaluation's job); wire
+// hooks before the queue starts.
+func (s *Service) Hook(h ...inspections.VINCheckHook) { s.hooks = append(s.hooks, h...) }
 
 // UploadCommitting records a pending check of the upload and queues its job, in the upload's own
 // transaction (inspections.UploadHook): the upload and its check commit together or not at all.

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jmoiron/sqlx"
+
 	"github.com/forteleasing/inspections/internal/apperr"
 	"github.com/forteleasing/inspections/internal/database"
 	"github.com/forteleasing/inspections/vehicles/provider"
@@ -55,8 +57,9 @@ func (s *Store) input(ctx context.Context, uploadID int64) (Input, error) {
 	return in, nil
 }
 
-// save stores a finished (or, with status pending, a retried) check of an upload.
-func (s *Store) save(ctx context.Context, uploadID int64, r Result, attempts int) error {
+// save stores a finished (or, with status pending, a retried) check of an upload; also, when not nil,
+// runs in the same transaction after it.
+func (s *Store) save(ctx context.Context, uploadID int64, r Result, attempts int, also func(*sql.Tx) error) error {
 	facts, err := json.Marshal(r.Facts)
 	if err != nil {
 		return err
@@ -69,10 +72,17 @@ func (s *Store) save(ctx context.Context, uploadID int64, r Result, attempts int
 		}
 		odometer = string(b)
 	}
-	_, err = s.db.ExecContext(ctx, `UPDATE vin_checks SET status = $2, provider = $3, vin_expected = $4, vin_found = $5,
-		facts = $6, odometer = $7, attempts = $8, checked_at = $9 WHERE upload_id = $1`,
-		uploadID, r.Status, r.Provider, r.VINExpected, r.VINFound, string(facts), odometer, attempts, r.CheckedAt)
-	return err
+	return s.db.InTx(ctx, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE vin_checks SET status = $2, provider = $3, vin_expected = $4, vin_found = $5,
+			facts = $6, odometer = $7, attempts = $8, checked_at = $9 WHERE upload_id = $1`,
+			uploadID, r.Status, r.Provider, r.VINExpected, r.VINFound, string(facts), odometer, attempts, r.CheckedAt); err != nil {
+			return err
+		}
+		if also == nil {
+			return nil
+		}
+		return also(tx.Tx)
+	})
 }
 
 type checkRow struct {
