@@ -25,25 +25,27 @@ func TestValidBIIN(t *testing.T) {
 	}
 }
 
-func TestValidBIIN_SecondWeightsWhenFirstSumIs10(t *testing.T) {
-	// Find a prefix whose first weighted sum mod 11 is 10 and check the second rule decides.
-	prefix := "00000000010" // 10*1 = 10
-	sum := 0
-	w := []int{3, 4, 5, 6, 7, 8, 9, 10, 11, 1, 2}
-	for i, c := range prefix {
-		sum += w[i] * int(c-'0')
-	}
-	check := sum % 11
-	if check == 10 {
-		t.Skip("prefix hits the invalid case")
-	}
-	good := prefix + string(rune('0'+check))
-	if !ValidBIIN(good) {
-		t.Fatalf("ValidBIIN(%q) = false, want true", good)
-	}
-	bad := prefix + string(rune('0'+(check+1)%10))
-	if ValidBIIN(bad) {
-		t.Fatalf("ValidBIIN(%q) = true, want false", bad)
+// The seed's BIN and IIN are real numbers, so valid; a number that differs from one of them in its
+// check digit alone is not (a check digit admits one value per prefix), and neither does another
+// length. The oracle is the real numbers, not a second copy of the weights.
+func TestValidBIIN_RealNumbersAndEveryOtherCheckDigit(t *testing.T) {
+	for _, real := range []string{"200940026146", "790920300817"} {
+		if !ValidBIIN(real) {
+			t.Fatalf("ValidBIIN(%q) = false for a real number", real)
+		}
+		for d := byte('0'); d <= '9'; d++ {
+			if d == real[11] {
+				continue
+			}
+			if wrong := real[:11] + string(d); ValidBIIN(wrong) {
+				t.Errorf("ValidBIIN(%q) = true: %s with its check digit changed", wrong, real)
+			}
+		}
+		for _, wrong := range []string{real[:11], real + "0", "0" + real} {
+			if ValidBIIN(wrong) {
+				t.Errorf("ValidBIIN(%q) = true for %d digits", wrong, len(wrong))
+			}
+		}
 	}
 }
 

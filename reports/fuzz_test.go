@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/forteleasing/inspections/internal/apperr"
+	"github.com/forteleasing/inspections/media/mp4meta/mp4test"
 )
 
 // FuzzParseFilter: a filter either fails as a 400 naming the segment, or is one the canonical path of
@@ -56,21 +57,60 @@ func FuzzParseFilter(f *testing.F) {
 	})
 }
 
-// FuzzIsMP4: the sniffer never reads past what it is given and accepts only an ftyp box of sane size
-// whose brand is not a still image.
-func FuzzIsMP4(f *testing.F) {
-	f.Add([]byte("\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isommp41"))
-	f.Add([]byte("\x00\x00\x00\x08ftyp"))
-	f.Add([]byte("\xff\xff\xff\xffftypisom"))
-	f.Add([]byte("RIFF\x00\x00\x00\x00AVI "))
-	f.Add([]byte{})
-	f.Fuzz(func(t *testing.T, head []byte) {
-		if CheckVideoHead(head) != nil {
-			return
+// realHeads is the first 64 bytes of files ffmpeg made, with what each file is: the clips it wrote as
+// MP4 (also as Android and iPhone write them), MOV and 3GP are ISO-BMFF videos the upload takes; its
+// WebM, Matroska, PNG, JPEG and AVIF (a still in an ftyp box) are not.
+func realHeads(tb testing.TB) map[string]bool {
+	tb.Helper()
+	head := func(b []byte) string { return string(b[:min(64, len(b))]) }
+	heads := map[string]bool{}
+	for _, style := range []mp4test.Style{mp4test.Plain, mp4test.Android, mp4test.IPhone} {
+		heads[head(mp4test.Make(tb, mp4test.Spec{Style: style, Seconds: 0.5, Width: 176, Height: 144}))] = true
+	}
+	for ext, video := range map[string]bool{"mp4": true, "mov": true, "3gp": true,
+		"webm": false, "mkv": false, "png": false, "jpg": false, "avif": false} {
+		heads[head(mp4test.Sample(tb, ext))] = video
+	}
+	return heads
+}
+
+func TestCheckVideoHead_TakesTheVideosFfmpegMadeAndNothingElse(t *testing.T) {
+	for h, video := range realHeads(t) {
+		if err := CheckVideoHead([]byte(h)); (err == nil) != video {
+			t.Errorf("%q: CheckVideoHead = %v, the file is a video: %v", h[:16], err, video)
 		}
-		size := uint32(head[0])<<24 | uint32(head[1])<<16 | uint32(head[2])<<8 | uint32(head[3])
-		if len(head) < 12 || string(head[4:8]) != "ftyp" || size < 8 || size > 4096 || string(head[8:12]) == "heic" || string(head[8:12]) == "avif" {
-			t.Fatalf("accepted %q", head)
+	}
+}
+
+// FuzzIsMP4 starts from the heads of real files and knows what each of them is. On any input: no panic;
+// the answer depends on the first VideoHeadSize bytes only (reading more never changes it), shorter
+// heads are refused, and a head starting with another format's signature (PNG, JPEG, EBML for
+// WebM/Matroska, RIFF for AVI) is refused.
+func FuzzIsMP4(f *testing.F) {
+	known := realHeads(f)
+	for h := range known {
+		f.Add([]byte(h))
+	}
+	f.Add([]byte("RIFF\x00\x00\x00\x00AVI LIST"))
+	f.Add([]byte{})
+	signatures := []string{"\x89PNG\r\n\x1a\n", "\xff\xd8\xff", "\x1a\x45\xdf\xa3", "RIFF"}
+	f.Fuzz(func(t *testing.T, head []byte) {
+		got := CheckVideoHead(head) == nil
+		if video, ok := known[string(head)]; ok && got != video {
+			t.Fatalf("a real file's head %q: accepted %v, the file is a video: %v", head, got, video)
+		}
+		if len(head) < VideoHeadSize && got {
+			t.Fatalf("accepted a head of %d bytes", len(head))
+		}
+		for n := VideoHeadSize; n < len(head); n++ {
+			if again := CheckVideoHead(head[:n]) == nil; again != got {
+				t.Fatalf("%q: accepted %v, but its first %d bytes: %v", head, got, n, again)
+			}
+		}
+		for _, sig := range signatures {
+			if got && strings.HasPrefix(string(head), sig) {
+				t.Fatalf("accepted a head starting with %q", sig)
+			}
 		}
 	})
 }

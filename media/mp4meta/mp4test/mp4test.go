@@ -358,3 +358,35 @@ func Traces(b []byte) []string {
 	}
 	return out
 }
+
+// Sample encodes a short clip (one still for png, jpg and avif) with ffmpeg into the container its
+// extension names: mp4, mov, 3gp, mkv, webm, png, jpg or avif. Tests use it as the truth of what a
+// file of that format looks like, rather than bytes written by hand.
+func Sample(t testing.TB, ext string) []byte {
+	t.Helper()
+	ffmpeg := RequireFFmpeg(t)
+	args := []string{"-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=176x144:rate=10"}
+	switch ext {
+	case "mp4", "mov", "3gp", "mkv":
+		args = append(args, "-t", "0.5", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p")
+	case "webm":
+		args = append(args, "-t", "0.5", "-c:v", "libvpx", "-deadline", "realtime")
+	case "png", "jpg":
+		args = append(args, "-frames:v", "1")
+	case "avif":
+		args = append(args, "-frames:v", "1", "-c:v", "libaom-av1", "-still-picture", "1")
+	default:
+		t.Fatalf("mp4test.Sample: no recipe for %q", ext)
+	}
+	out := filepath.Join(t.TempDir(), "sample."+ext)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if msg, err := exec.CommandContext(ctx, ffmpeg, append(args, out)...).CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg %s: %v\n%s", strings.Join(args, " "), err, msg)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
