@@ -26,11 +26,6 @@ type Principal struct {
 	Role       int
 	SessionID  int64
 	DeviceUUID string
-	// ListsVersion and FleetVersion are the versions of the company's report lists (every write to its
-	// reports, vehicles or their types moves the first; those to vehicles and types the second), read
-	// with the access check in the same round trip so the lists' cache needs no query of its own; 0
-	// when not read.
-	ListsVersion, FleetVersion int64
 }
 
 // IsDirector reports whether the caller is the company's director (the "admin" of the app).

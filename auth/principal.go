@@ -10,6 +10,5 @@ func identityOf(p Principal) Identity {
 }
 
 func principalOf(ss session) Principal {
-	return Principal{UserID: ss.UserID, CompanyID: ss.CompanyID, BIIN: ss.BIIN, Role: ss.Role, SessionID: ss.ID, DeviceUUID: ss.DeviceUUID,
-		ListsVersion: ss.ListsVersion, FleetVersion: ss.FleetVersion}
+	return Principal{UserID: ss.UserID, CompanyID: ss.CompanyID, BIIN: ss.BIIN, Role: ss.Role, SessionID: ss.ID, DeviceUUID: ss.DeviceUUID}
 }

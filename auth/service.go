@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
+
 	"github.com/forteleasing/inspections"
 	"github.com/forteleasing/inspections/internal/apperr"
 	"github.com/forteleasing/inspections/internal/config"
@@ -36,6 +38,8 @@ type Service struct {
 	now    func() time.Time
 	log    *slog.Logger
 	sent   func()
+	// checked remembers the sessions Authenticate found live, with the auth version they were found at.
+	checked *lru.Cache[int64, checkedSession]
 }
 
 type Options struct {
@@ -56,8 +60,9 @@ func NewService(store *Store, tokens *Tokens, mailer Mailer, opts Options) *Serv
 	if opts.OnOTPSent == nil {
 		opts.OnOTPSent = func() {}
 	}
+	checked, _ := lru.New[int64, checkedSession](checkedSessions) // errs only for a size < 1
 	return &Service{store: store, tokens: tokens, mailer: mailer, otp: opts.OTP, grace: opts.RefreshReuseGrace,
-		now: func() time.Time { return opts.Now().UTC() }, log: opts.Logger, sent: opts.OnOTPSent}
+		now: func() time.Time { return opts.Now().UTC() }, log: opts.Logger, sent: opts.OnOTPSent, checked: checked}
 }
 
 // OTPRequest is the body of POST /biin/{biin}.
@@ -281,7 +286,8 @@ const maxGraceChain = 8
 // pair issued for it; later reuse means the token leaked, so the whole session is revoked.
 func (s *Service) Refresh(ctx context.Context, raw string) (Session, error) {
 	now := s.now()
-	c, err := s.tokens.verify(raw, typeRefresh)
+	// Parsed, not remembered (verify): a refresh token is presented once, or again only within the grace.
+	c, err := s.tokens.parse(raw, typeRefresh)
 	if err != nil {
 		return Session{}, errRefreshRejected
 	}
@@ -289,22 +295,19 @@ func (s *Service) Refresh(ctx context.Context, raw string) (Session, error) {
 	if err != nil {
 		return Session{}, errRefreshRejected
 	}
-	row, err := s.store.refreshToken(ctx, rti)
+	st, err := s.store.tokenAndSession(ctx, rti)
 	if errors.Is(err, errNoRefresh) {
 		return Session{}, errRefreshRejected
 	}
 	if err != nil {
 		return Session{}, err
 	}
+	row, ss := st.refreshRow, st.session
 	if row.SessionID != c.SessionID || !equalHash(s.tokens.hashRTP(c.RTP), row.SecretHash) || !now.Before(row.ExpiresAt) {
 		return Session{}, errRefreshRejected
 	}
-	ss, err := s.store.liveSession(ctx, c.SessionID, c.UserID)
-	if errors.Is(err, errSessionGone) {
+	if !st.Live || ss.UserID != c.UserID {
 		return Session{}, errRefreshRejected
-	}
-	if err != nil {
-		return Session{}, err
 	}
 	if !row.RotatedAt.Valid {
 		childRTP := s.tokens.childRTP(c.RTP, row.ID)
@@ -322,7 +325,7 @@ func (s *Service) Refresh(ctx context.Context, raw string) (Session, error) {
 	}
 	if now.Sub(row.RotatedAt.Time) > s.grace {
 		s.log.Warn("refresh token reused after rotation: session revoked", "session_id", ss.ID, "user_id", ss.UserID)
-		if err := s.store.revokeSession(ctx, ss.ID, now); err != nil {
+		if err := s.store.revokeSession(ctx, ss.ID, ss.CompanyID, now); err != nil {
 			return Session{}, err
 		}
 		return Session{}, errRefreshRejected
@@ -348,7 +351,7 @@ func (s *Service) Refresh(ctx context.Context, raw string) (Session, error) {
 
 // Logout revokes the caller's device session and forgets its push token.
 func (s *Service) Logout(ctx context.Context, p Principal) error {
-	return s.store.revokeSession(ctx, p.SessionID, s.now())
+	return s.store.revokeSession(ctx, p.SessionID, p.CompanyID, s.now())
 }
 
 // SetFCM replaces the push token of the caller's device session.
@@ -357,7 +360,11 @@ func (s *Service) SetFCM(ctx context.Context, p Principal, token string) error {
 }
 
 // Authenticate checks an access token and that its session, user and company are still active,
-// so a deleted employee or a revoked session is refused at once, not when the token expires.
+// so a deleted employee or a revoked session is refused at once, not when the token expires. The full
+// check (a join of the three) runs when this instance has not checked the session at the company's
+// current auth version; otherwise the version (one primary-key read) is all it costs. Every
+// revocation and deactivation moves that version in its own transaction (BumpAuthVersion), on
+// whichever instance it happens.
 func (s *Service) Authenticate(ctx context.Context, raw string) (Principal, error) {
 	c, err := s.tokens.verify(raw, typeAccess)
 	if errors.Is(err, errTokenExpired) {
@@ -366,15 +373,44 @@ func (s *Service) Authenticate(ctx context.Context, raw string) (Principal, erro
 	if err != nil {
 		return Principal{}, apperr.New(apperr.Unauthorized, "invalid_token", "access token is invalid")
 	}
+	// The version is read before the full check, so a revocation committed between the two is seen
+	// by the check, and one committed after it moves the version this entry is kept under.
+	version, err := s.store.authVersion(ctx, c.CompanyID)
+	if err != nil {
+		return Principal{}, err
+	}
+	now := s.now()
+	if e, ok := s.checked.Get(c.SessionID); ok && e.version == version && now.Sub(e.at) < sessionCheckTTL &&
+		e.p.UserID == c.UserID && e.p.CompanyID == c.CompanyID {
+		return e.p, nil
+	}
 	ss, err := s.store.liveSession(ctx, c.SessionID, c.UserID)
 	if errors.Is(err, errSessionGone) {
+		s.checked.Remove(c.SessionID)
 		return Principal{}, apperr.New(apperr.Unauthorized, "session_revoked", "this session has ended; log in again")
 	}
 	if err != nil {
 		return Principal{}, err
 	}
-	return principalOf(ss), nil
+	p := principalOf(ss)
+	if p.CompanyID == c.CompanyID {
+		s.checked.Add(c.SessionID, checkedSession{p: p, version: version, at: now})
+	}
+	return p, nil
 }
+
+// checkedSession is a session this instance found live at a company's auth version.
+type checkedSession struct {
+	p       Principal
+	version int64
+	at      time.Time
+}
+
+const (
+	// sessionCheckTTL bounds how long a checked session is trusted on its version alone.
+	sessionCheckTTL = time.Minute
+	checkedSessions = 8192
+)
 
 // PurgeLedgers removes rate-limit records that no limit reads any more.
 func (s *Service) PurgeLedgers(ctx context.Context) error {

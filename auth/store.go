@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -288,29 +289,43 @@ type session struct {
 	BIIN         string `db:"biin"`
 	CompanyName  string `db:"company_name"`
 	CompanyEmail string `db:"company_email"`
-	// The lists' versions are read with the access check (liveSession) only; see Principal.ListsVersion.
-	ListsVersion int64 `db:"lists_version"`
-	FleetVersion int64 `db:"fleet_version"`
 }
 
 const sessionColumns = `s.id, s.user_id, s.company_id, s.device_uuid, u.role, u.first_name, u.last_name, u.patronic_name,
 	u.mobile, c.biin, c.name AS company_name, c.email AS company_email`
 
-// listsVersions reads the company's report-list versions (migration 00020, owned by reports) with the
-// access check, so the lists' cache needs no query of its own; both are at least 1 (0 means "not read").
-const listsVersions = `COALESCE((SELECT reports + fleet FROM list_versions WHERE company_id = s.company_id), 0) + 1 AS lists_version,
-	COALESCE((SELECT fleet FROM list_versions WHERE company_id = s.company_id), 0) + 1 AS fleet_version`
-
 // liveSession loads a session only while it, its user and its company are all active.
 func (s *Store) liveSession(ctx context.Context, sessionID, userID int64) (session, error) {
 	var ss session
-	err := s.db.GetPrepared(ctx, &ss, `SELECT `+sessionColumns+`, `+listsVersions+`
+	err := s.db.GetPrepared(ctx, &ss, `SELECT `+sessionColumns+`
 		FROM sessions s JOIN users u ON u.id = s.user_id JOIN companies c ON c.id = s.company_id
 		WHERE s.id = $1 AND s.user_id = $2 AND s.revoked_at IS NULL AND u.active AND c.active`, sessionID, userID)
 	if database.IsNoRows(err) {
 		return session{}, errSessionGone
 	}
 	return ss, err
+}
+
+// authVersion is the company's auth version (migration 00021): one primary-key read.
+func (s *Store) authVersion(ctx context.Context, companyID int64) (int64, error) {
+	var v int64
+	err := s.db.GetPrepared(ctx, &v, `SELECT COALESCE((SELECT version FROM auth_versions WHERE company_id = $1), 0)`, companyID)
+	return v, err
+}
+
+// BumpAuthVersion moves each company's auth version inside tx (migration 00021), so that every
+// instance checks its callers' sessions in full again on their next request. Every write that ends a
+// session or takes away a user's or a company's access calls it in its own transaction.
+func BumpAuthVersion(ctx context.Context, tx *sqlx.Tx, companyIDs ...int64) error {
+	ids := slices.Clone(companyIDs)
+	slices.Sort(ids) // one lock order for every transaction
+	for _, id := range slices.Compact(ids) {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO auth_versions (company_id, version) VALUES ($1, 1)
+			ON CONFLICT (company_id) DO UPDATE SET version = auth_versions.version + 1`, id); err != nil {
+			return fmt.Errorf("auth: bump auth version: %w", err)
+		}
+	}
+	return nil
 }
 
 var errSessionGone = errors.New("auth: session revoked or user deactivated")
@@ -342,10 +357,18 @@ func (s *Store) startSession(ctx context.Context, companyID int64, o otpRow, rtH
 		default:
 			return fmt.Errorf("auth: OTP with unknown role %d", o.Role)
 		}
-		if _, err := tx.ExecContext(ctx,
+		res, err := tx.ExecContext(ctx,
 			`UPDATE sessions SET revoked_at = $3 WHERE user_id = $1 AND device_uuid = $2 AND revoked_at IS NULL`,
-			userID, o.DeviceUUID, now); err != nil {
+			userID, o.DeviceUUID, now)
+		if err != nil {
 			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n > 0 {
+			if err := BumpAuthVersion(ctx, tx, companyID); err != nil {
+				return err
+			}
 		}
 		var sessionID int64
 		if err := tx.QueryRowxContext(ctx, `
@@ -393,8 +416,59 @@ func (s *Store) refreshWhere(ctx context.Context, column string, id int64) (refr
 
 var errNoRefresh = errors.New("auth: refresh token unknown")
 
+// refreshState is a refresh token with its session as the access check sees it, read at once.
+type refreshState struct {
+	refreshRow
+	session
+	Live bool `db:"live"` // the session, its user and its company are all active
+}
+
+// tokenAndSession reads a refresh token and its session, user and company in one statement: a
+// refresh needs all of them, and each round trip was a statement of its own.
+func (s *Store) tokenAndSession(ctx context.Context, id int64) (refreshState, error) {
+	var r struct {
+		TokenID    int64        `db:"token_id"`
+		SecretHash string       `db:"secret_hash"`
+		IssuedAt   time.Time    `db:"issued_at"`
+		ExpiresAt  time.Time    `db:"expires_at"`
+		RotatedAt  sql.NullTime `db:"rotated_at"`
+		Live       bool         `db:"live"`
+		session
+	}
+	err := s.db.GetPrepared(ctx, &r, `SELECT t.id AS token_id, t.secret_hash, t.issued_at, t.expires_at, t.rotated_at,
+		(s.revoked_at IS NULL AND u.active AND c.active) AS live, `+sessionColumns+`
+		FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id JOIN users u ON u.id = s.user_id
+		JOIN companies c ON c.id = s.company_id
+		WHERE t.id = $1`, id)
+	if database.IsNoRows(err) {
+		return refreshState{}, errNoRefresh
+	}
+	return refreshState{
+		refreshRow: refreshRow{ID: r.TokenID, SessionID: r.session.ID, SecretHash: r.SecretHash, IssuedAt: r.IssuedAt,
+			ExpiresAt: r.ExpiresAt, RotatedAt: r.RotatedAt},
+		session: r.session, Live: r.Live,
+	}, err
+}
+
 // rotate marks parent rotated and stores its child; false when another request rotated it first.
+// PostgreSQL does both in one statement (one round trip and commit instead of four); SQLite, which
+// has no UPDATE inside WITH, in a transaction of two prepared statements.
 func (s *Store) rotate(ctx context.Context, parent refreshRow, childHash string, now, expires time.Time) (childID int64, won bool, err error) {
+	if s.db.Dialect == database.Postgres {
+		err = s.db.GetPrepared(ctx, &childID, `
+			WITH parent AS (
+				UPDATE refresh_tokens SET rotated_at = $2 WHERE id = $1 AND rotated_at IS NULL RETURNING id, session_id)
+			INSERT INTO refresh_tokens (session_id, parent_id, secret_hash, issued_at, expires_at)
+			SELECT session_id, id, $3, $2, $4 FROM parent
+			RETURNING id`, parent.ID, now, childHash, expires)
+		switch {
+		case err == nil:
+			return childID, true, nil
+		case database.IsNoRows(err) || database.IsUniqueViolation(err):
+			return 0, false, nil
+		}
+		return 0, false, err
+	}
 	err = s.db.InTx(ctx, func(tx *sqlx.Tx) error {
 		mark, err := s.db.TxPrepared(ctx, tx, `UPDATE refresh_tokens SET rotated_at = $2 WHERE id = $1 AND rotated_at IS NULL`)
 		if err != nil {
@@ -422,9 +496,17 @@ func (s *Store) rotate(ctx context.Context, parent refreshRow, childHash string,
 	return childID, won, err
 }
 
-func (s *Store) revokeSession(ctx context.Context, sessionID int64, now time.Time) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE sessions SET revoked_at = $2, fcm_token = '' WHERE id = $1 AND revoked_at IS NULL`, sessionID, now)
-	return err
+func (s *Store) revokeSession(ctx context.Context, sessionID, companyID int64, now time.Time) error {
+	return s.db.InTx(ctx, func(tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = $2, fcm_token = '' WHERE id = $1 AND revoked_at IS NULL`, sessionID, now)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return err
+		}
+		return BumpAuthVersion(ctx, tx, companyID)
+	})
 }
 
 func (s *Store) setFCM(ctx context.Context, sessionID int64, token string) error {

@@ -8,6 +8,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/forteleasing/inspections"
+	"github.com/forteleasing/inspections/auth"
 	"github.com/forteleasing/inspections/internal/apperr"
 	"github.com/forteleasing/inspections/internal/database"
 )
@@ -62,8 +63,11 @@ func (s *Store) Delete(ctx context.Context, companyID, userID int64) error {
 			}
 			return apperr.New(apperr.NotFound, "employee_not_found", "no such employee")
 		}
-		_, err = tx.ExecContext(ctx, `
-			UPDATE sessions SET revoked_at = $2, fcm_token = '' WHERE user_id = $1 AND revoked_at IS NULL`, userID, now)
-		return err
+		if _, err = tx.ExecContext(ctx, `
+			UPDATE sessions SET revoked_at = $2, fcm_token = '' WHERE user_id = $1 AND revoked_at IS NULL`, userID, now); err != nil {
+			return err
+		}
+		// Every instance checks its callers' sessions in full again: the next request of this user is refused.
+		return auth.BumpAuthVersion(ctx, tx, companyID)
 	})
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/forteleasing/inspections/auth"
 	"github.com/forteleasing/inspections/internal/apperr"
 	"github.com/forteleasing/inspections/internal/database"
 	"github.com/forteleasing/inspections/reports"
@@ -54,6 +55,10 @@ func (s *Store) upsertCompanies(ctx context.Context, items []Company, now time.T
 					last_name = excluded.last_name, patronic_name = excluded.patronic_name, mobile = excluded.mobile,
 					updated_at = excluded.updated_at`,
 				id, d.FirstName, d.LastName, d.PatronicName, d.Mobile, now); err != nil {
+				return err
+			}
+			// The company may have been deactivated: every instance checks its sessions in full again.
+			if err := auth.BumpAuthVersion(ctx, tx, id); err != nil {
 				return err
 			}
 			res.Upserted++

@@ -11,7 +11,6 @@ import (
 
 	inspections "github.com/forteleasing/inspections"
 	"github.com/forteleasing/inspections/auth"
-	"github.com/forteleasing/inspections/internal/httpx"
 )
 
 // The list answers and the fleet blocks inside them are cached against the company's list versions
@@ -36,12 +35,11 @@ type answerKey struct {
 	page      Page
 }
 
-type cachedAnswer struct {
-	version int64
-	built   time.Time
-	answer  *httpx.Prepared       // the whole answer, ready to send
-	parts   []json.RawMessage     // or its blocks, for the login answer
-	spliced *inspections.Fragment // and those blocks as one fragment of that answer, with its DEFLATE form
+// overviewParts are the login answer's blocks, encoded, and the same as one fragment of that answer
+// with its DEFLATE form.
+type overviewParts struct {
+	parts   []json.RawMessage
+	spliced *inspections.Fragment
 }
 
 type fleetEntry struct {
@@ -50,16 +48,58 @@ type fleetEntry struct {
 	blocks  fleetBlocks
 }
 
-// The plain LRU with the age checked on read: the expirable one of golang-lru v2.0.7 starts a reaper
-// goroutine per cache that can panic (hashicorp/golang-lru#181) and never stops.
-type caches struct {
-	answers *lru.Cache[answerKey, cachedAnswer]
-	fleet   *lru.Cache[int64, fleetEntry]
+// answerCache keeps built answers of type V against the company's lists version, building each key and
+// version once at a time. The HTTP layer keeps the sendable list answers in one (http.go), the service
+// the login answer's blocks in another.
+type answerCache[V any] struct {
+	entries *lru.Cache[answerKey, answerEntry[V]]
 	// One build per key and version at a time: after a write, every request in flight for the same
 	// list would otherwise rebuild the same answer at once (rebuilds were 41 % of the CPU under 1C
 	// writes, and JSON and gzip of the copies another 28 %).
-	answerFlights flights[versionedKey[answerKey], cachedAnswer]
-	fleetFlights  flights[versionedKey[int64], fleetBlocks]
+	flights flights[versionedKey[answerKey], V]
+	now     func() time.Time
+}
+
+type answerEntry[V any] struct {
+	version int64
+	built   time.Time
+	v       V
+}
+
+func newAnswerCache[V any](now func() time.Time) *answerCache[V] {
+	entries, err := lru.New[answerKey, answerEntry[V]](answerEntries)
+	if err != nil {
+		panic(err) // only for a size < 1
+	}
+	return &answerCache[V]{entries: entries, flights: flights[versionedKey[answerKey], V]{calls: map[versionedKey[answerKey]]*flight[V]{}}, now: now}
+}
+
+// get returns the entry for key built at version, building it with build when the cached one is
+// missing, older than version or than cacheTTL. The caller reads version before building, so a change
+// racing the build only makes the next request build again.
+func (c *answerCache[V]) get(ctx context.Context, key answerKey, version int64, build func() (V, error)) (V, error) {
+	if e, ok := c.entries.Get(key); ok && fresh(c.now, e.version, e.built, version) {
+		return e.v, nil
+	}
+	return c.flights.do(ctx, versionedKey[answerKey]{key, version}, func() (V, error) {
+		if e, ok := c.entries.Get(key); ok && fresh(c.now, e.version, e.built, version) {
+			return e.v, nil // built by the flight that ended just before this one began
+		}
+		v, err := build()
+		if err != nil {
+			return v, err
+		}
+		c.entries.Add(key, answerEntry[V]{version: version, built: c.now(), v: v})
+		return v, nil
+	})
+}
+
+// The plain LRU with the age checked on read: the expirable one of golang-lru v2.0.7 starts a reaper
+// goroutine per cache that can panic (hashicorp/golang-lru#181) and never stops.
+type caches struct {
+	overviews    *answerCache[overviewParts]
+	fleet        *lru.Cache[int64, fleetEntry]
+	fleetFlights flights[versionedKey[int64], fleetBlocks]
 }
 
 type versionedKey[K comparable] struct {
@@ -67,18 +107,13 @@ type versionedKey[K comparable] struct {
 	version int64
 }
 
-func newCaches() caches {
-	answers, err := lru.New[answerKey, cachedAnswer](answerEntries)
+func newCaches(now func() time.Time) caches {
+	fleet, err := lru.New[int64, fleetEntry](fleetEntries)
 	if err != nil {
 		panic(err) // only for a size < 1
 	}
-	fleet, err := lru.New[int64, fleetEntry](fleetEntries)
-	if err != nil {
-		panic(err)
-	}
-	return caches{answers: answers, fleet: fleet,
-		answerFlights: flights[versionedKey[answerKey], cachedAnswer]{calls: map[versionedKey[answerKey]]*flight[cachedAnswer]{}},
-		fleetFlights:  flights[versionedKey[int64], fleetBlocks]{calls: map[versionedKey[int64]]*flight[fleetBlocks]{}}}
+	return caches{overviews: newAnswerCache[overviewParts](now), fleet: fleet,
+		fleetFlights: flights[versionedKey[int64], fleetBlocks]{calls: map[versionedKey[int64]]*flight[fleetBlocks]{}}}
 }
 
 // flights runs one call per key at a time; callers of a key already running wait for its result.
@@ -127,84 +162,40 @@ func (f *flights[K, V]) do(ctx context.Context, key K, fn func() (V, error)) (V,
 }
 
 // fresh tells whether an entry built at version and time may still be served.
-func (s *Service) fresh(entryVersion int64, built time.Time, version int64) bool {
-	return entryVersion == version && s.now().Sub(built) < cacheTTL
+func fresh(now func() time.Time, entryVersion int64, built time.Time, version int64) bool {
+	return entryVersion == version && now().Sub(built) < cacheTTL
 }
 
 // versions are the company's list versions (migration 00020): lists moves with every write to its
 // reports, vehicles or their types, fleet with those to vehicles and types only.
 type versions struct{ lists, fleet int64 }
 
-// versionsOf takes the versions read with the access check, or reads them.
+// versionsOf reads the company's list versions: one primary-key read per cached answer.
 func (s *Service) versionsOf(ctx context.Context, p auth.Principal) (versions, error) {
-	if p.ListsVersion != 0 {
-		return versions{lists: p.ListsVersion, fleet: p.FleetVersion}, nil
-	}
 	return s.store.listsVersions(ctx, p.CompanyID)
 }
 
-// cached returns the entry for key, building it with build when the cached one is missing or older
-// than the company's lists version. The version is read before building, so a change racing the build
-// only makes the next request build again.
-func (s *Service) cached(ctx context.Context, p auth.Principal, key answerKey, build func(v versions) (cachedAnswer, error)) (cachedAnswer, error) {
-	v, err := s.versionsOf(ctx, p)
-	if err != nil {
-		return cachedAnswer{}, err
-	}
-	if c, ok := s.cache.answers.Get(key); ok && s.fresh(c.version, c.built, v.lists) {
-		return c, nil
-	}
-	return s.cache.answerFlights.do(ctx, versionedKey[answerKey]{key, v.lists}, func() (cachedAnswer, error) {
-		if c, ok := s.cache.answers.Get(key); ok && s.fresh(c.version, c.built, v.lists) {
-			return c, nil // built by the flight that ended just before this one began
-		}
-		c, err := build(v)
-		if err != nil {
-			return cachedAnswer{}, err
-		}
-		c.version, c.built = v.lists, s.now()
-		s.cache.answers.Add(key, c)
-		return c, nil
-	})
-}
-
-// prepared is an entry holding v as a ready answer, for cached's build functions.
-func prepared(v any, err error) (cachedAnswer, error) {
-	if err != nil {
-		return cachedAnswer{}, err
-	}
-	body, err := json.Marshal(v)
-	if err != nil {
-		return cachedAnswer{}, fmt.Errorf("reports: encode answer: %w", err)
-	}
-	p, err := httpx.Prepare(body)
-	if err != nil {
-		return cachedAnswer{}, err
-	}
-	return cachedAnswer{answer: p}, nil
-}
-
-// encodedParts is an entry holding each of vs encoded.
-func encodedParts(vs ...any) (cachedAnswer, error) {
-	c := cachedAnswer{parts: make([]json.RawMessage, len(vs))}
+// encodedParts is each of vs encoded.
+func encodedParts(vs ...any) ([]json.RawMessage, error) {
+	parts := make([]json.RawMessage, len(vs))
 	for i, v := range vs {
 		b, err := json.Marshal(v)
 		if err != nil {
-			return cachedAnswer{}, fmt.Errorf("reports: encode answer: %w", err)
+			return nil, fmt.Errorf("reports: encode answer: %w", err)
 		}
-		c.parts[i] = b
+		parts[i] = b
 	}
-	return c, nil
+	return parts, nil
 }
 
 // fleetOf returns the company's types (with instructions) and filter block as of its fleet version,
 // from the cache when built at that version: a new report does not rebuild them. Callers must not modify what they get.
 func (s *Service) fleetOf(ctx context.Context, p auth.Principal, version int64) (fleetBlocks, error) {
-	if e, ok := s.cache.fleet.Get(p.CompanyID); ok && s.fresh(e.version, e.built, version) {
+	if e, ok := s.cache.fleet.Get(p.CompanyID); ok && fresh(s.now, e.version, e.built, version) {
 		return e.blocks, nil
 	}
 	return s.cache.fleetFlights.do(ctx, versionedKey[int64]{p.CompanyID, version}, func() (fleetBlocks, error) {
-		if e, ok := s.cache.fleet.Get(p.CompanyID); ok && s.fresh(e.version, e.built, version) {
+		if e, ok := s.cache.fleet.Get(p.CompanyID); ok && fresh(s.now, e.version, e.built, version) {
 			return e.blocks, nil
 		}
 		types, _, err := s.store.types(ctx, p.CompanyID, 0)

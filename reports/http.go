@@ -1,6 +1,9 @@
 package reports
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
 	"strconv"
 
 	"github.com/gofiber/fiber/v2"
@@ -12,9 +15,16 @@ import (
 )
 
 // Handler serves the report endpoints of the mobile app.
-type Handler struct{ svc *Service }
+type Handler struct {
+	svc *Service
+	// answers holds the two filters' answers ready to send (envelope and gzip form), against the
+	// company's lists version (answers.go).
+	answers *answerCache[*httpx.Prepared]
+}
 
-func NewHandler(svc *Service) *Handler { return &Handler{svc: svc} }
+func NewHandler(svc *Service) *Handler {
+	return &Handler{svc: svc, answers: newAnswerCache[*httpx.Prepared](svc.now)}
+}
 
 // Routes registers the endpoints; requireUser is the access-token middleware.
 func (h *Handler) Routes(r fiber.Router, requireUser fiber.Handler) {
@@ -37,11 +47,7 @@ func (h *Handler) general(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	a, err := h.svc.GeneralPrepared(c.UserContext(), auth.CurrentPrincipal(c), f, page)
-	if err != nil {
-		return err
-	}
-	return httpx.SendPrepared(c, a)
+	return sendCached(h, c, 'g', f, page, h.svc.general)
 }
 
 func (h *Handler) byVehicle(c *fiber.Ctx) error {
@@ -53,11 +59,7 @@ func (h *Handler) byVehicle(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	a, err := h.svc.ByVehiclePrepared(c.UserContext(), auth.CurrentPrincipal(c), f, page)
-	if err != nil {
-		return err
-	}
-	return httpx.SendPrepared(c, a)
+	return sendCached(h, c, 'v', f, page, h.svc.byVehicle)
 }
 
 func (h *Handler) vehicle(c *fiber.Ctx) error {
@@ -70,6 +72,32 @@ func (h *Handler) vehicle(c *fiber.Ctx) error {
 		return err
 	}
 	return httpx.OK(c, a)
+}
+
+// sendCached sends the answer build makes, from the answer cache while the company's lists version
+// stands: one primary-key read (the versions) per request.
+func sendCached[A any](h *Handler, c *fiber.Ctx, kind byte, f Filter, page Page,
+	build func(context.Context, auth.Principal, Filter, Page, versions) (A, error)) error {
+	ctx, p := c.UserContext(), auth.CurrentPrincipal(c)
+	v, err := h.svc.versionsOf(ctx, p)
+	if err != nil {
+		return err
+	}
+	a, err := h.answers.get(ctx, answerKey{kind: kind, companyID: p.CompanyID, filter: f, page: page}, v.lists, func() (*httpx.Prepared, error) {
+		a, err := build(ctx, p, f, page, v)
+		if err != nil {
+			return nil, err
+		}
+		body, err := json.Marshal(a)
+		if err != nil {
+			return nil, fmt.Errorf("reports: encode answer: %w", err)
+		}
+		return httpx.Prepare(body)
+	})
+	if err != nil {
+		return err
+	}
+	return httpx.SendPrepared(c, a)
 }
 
 // pageOf reads ?limit= (1..MaxLimit, default DefaultLimit) and ?offset= (0..).

@@ -39,7 +39,7 @@ func NewService(store *Store, employees inspections.Employees, publicURL string,
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{store: store, employees: employees, publicURL: publicURL, now: now, cache: newCaches()}
+	return &Service{store: store, employees: employees, publicURL: publicURL, now: now, cache: newCaches(now)}
 }
 
 // GeneralAnswer is the answer of the general filter.
@@ -81,22 +81,6 @@ func nextOffset[T any](rows []T, page resolvedFilter) ([]T, *int) {
 	}
 	n := page.Offset + page.Limit - 1
 	return rows[:page.Limit-1], &n
-}
-
-// GeneralPrepared is General ready to send, from the answer cache while the counter stands.
-func (s *Service) GeneralPrepared(ctx context.Context, p auth.Principal, f Filter, page Page) (*httpx.Prepared, error) {
-	c, err := s.cached(ctx, p, answerKey{kind: 'g', companyID: p.CompanyID, filter: f, page: page}, func(v versions) (cachedAnswer, error) {
-		return prepared(s.general(ctx, p, f, page, v))
-	})
-	return c.answer, err
-}
-
-// ByVehiclePrepared is ByVehicle ready to send, from the answer cache while the counter stands.
-func (s *Service) ByVehiclePrepared(ctx context.Context, p auth.Principal, f Filter, page Page) (*httpx.Prepared, error) {
-	c, err := s.cached(ctx, p, answerKey{kind: 'v', companyID: p.CompanyID, filter: f, page: page}, func(v versions) (cachedAnswer, error) {
-		return prepared(s.byVehicle(ctx, p, f, page, v))
-	})
-	return c.answer, err
 }
 
 // General lists the company's reports for the general filter.
@@ -248,27 +232,31 @@ func (s *Service) Vehicle(ctx context.Context, p auth.Principal, guid string, pa
 // director the employees. The first three come encoded from the answer cache (json.RawMessage).
 func (s *Service) Overview(ctx context.Context, p auth.Principal) (inspections.Dashboard, error) {
 	page := Page{Limit: DefaultLimit}
-	c, err := s.cached(ctx, p, answerKey{kind: 'o', companyID: p.CompanyID, page: page}, func(v versions) (cachedAnswer, error) {
+	v, err := s.versionsOf(ctx, p)
+	if err != nil {
+		return inspections.Dashboard{}, err
+	}
+	o, err := s.cache.overviews.get(ctx, answerKey{kind: 'o', companyID: p.CompanyID, page: page}, v.lists, func() (overviewParts, error) {
 		g, err := s.general(ctx, p, Filter{}, page, v)
 		if err != nil {
-			return cachedAnswer{}, err
+			return overviewParts{}, err
 		}
-		c, err := encodedParts(g.Reports, g.Info, g.Filter)
+		parts, err := encodedParts(g.Reports, g.Info, g.Filter)
 		if err != nil {
-			return cachedAnswer{}, err
+			return overviewParts{}, err
 		}
-		frag := make([]byte, 0, len(c.parts[0])+len(c.parts[1])+len(c.parts[2])+32)
+		frag := make([]byte, 0, len(parts[0])+len(parts[1])+len(parts[2])+32)
 		for i, key := range []string{"reports", "info", "filter"} {
 			frag = append(append(append(frag, `,"`...), key...), `":`...)
-			frag = append(frag, c.parts[i]...)
+			frag = append(frag, parts[i]...)
 		}
-		c.spliced, err = httpx.Deflate(frag)
-		return c, err
+		spliced, err := httpx.Deflate(frag)
+		return overviewParts{parts: parts, spliced: spliced}, err
 	})
 	if err != nil {
 		return inspections.Dashboard{}, err
 	}
-	d := inspections.Dashboard{Reports: c.parts[0], Info: c.parts[1], Filter: c.parts[2], Blocks: c.spliced}
+	d := inspections.Dashboard{Reports: o.parts[0], Info: o.parts[1], Filter: o.parts[2], Blocks: o.spliced}
 	if p.IsDirector() && s.employees != nil {
 		if d.Employees, err = s.employees.Employees(ctx, p.CompanyID); err != nil {
 			return inspections.Dashboard{}, err

@@ -84,7 +84,7 @@ const reportColumns = `r.id, r.ref_key, r.report_number, r.contract_number, r.da
 
 const reportJoins = `FROM reports r JOIN vehicles v ON v.id = r.vehicle_id JOIN vehicle_types t ON t.id = v.vehicle_type_id`
 
-// listsVersions reads the company's list versions (the access check reads them too: liveSession).
+// listsVersions reads the company's list versions (migration 00020).
 func (s *Store) listsVersions(ctx context.Context, companyID int64) (versions, error) {
 	var v struct {
 		Lists int64 `db:"lists_version"`
