@@ -39,6 +39,8 @@ type DB struct {
 	stmts   sync.Map // query → *sqlx.Stmt, see Prepared
 	timeout time.Duration
 	url     string // as given, for Migrating
+	// writer, on SQLite, admits one transaction at a time (see InTx); nil on PostgreSQL.
+	writer chan struct{}
 }
 
 // Prepared returns query as a statement prepared on the pool and kept for the handle's life:
@@ -152,7 +154,7 @@ func OpenTimeout(ctx context.Context, rawURL string, timeout time.Duration) (*DB
 		// and every new one parsed the schema and prepared the statements again (29 % of a refresh's CPU).
 		db.SetMaxIdleConns(8)
 		db.SetConnMaxIdleTime(5 * time.Minute)
-		return ping(ctx, &DB{DB: db, Dialect: SQLite, timeout: timeout, url: rawURL})
+		return ping(ctx, &DB{DB: db, Dialect: SQLite, timeout: timeout, url: rawURL, writer: make(chan struct{}, 1)})
 	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
 		db, err := sqlx.Open("pgx", BoundedURL(rawURL, timeout))
 		if err != nil {
@@ -191,6 +193,18 @@ func Redact(rawURL string) string {
 func (db *DB) InTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	ctx, cancel := db.bound(ctx)
 	defer cancel()
+	if db.writer != nil {
+		// SQLite has one writer, and a BEGIN IMMEDIATE that finds it busy sleeps in busy_timeout's steps
+		// (1, 2, 5, 10… ms) before it tries again: under concurrent refreshes most of a rotation's time
+		// went to those sleeps. Queued here, the next transaction starts the moment the last one ends,
+		// and holds no connection while it waits.
+		select {
+		case db.writer <- struct{}{}:
+			defer func() { <-db.writer }()
+		case <-ctx.Done():
+			return fmt.Errorf("database: begin: %w", ctx.Err())
+		}
+	}
 	tx, err := db.BeginTxx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("database: begin: %w", err)
