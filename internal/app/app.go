@@ -180,11 +180,9 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger, d Deps) (a *
 	authHTTP := auth.NewHandler(a.Auth, reportsSvc, cfg.OTP.Digits)
 	a.AuthHTTP = authHTTP
 
-	a.HTTP.Use(a.Metrics.Middleware(log, func(c *fiber.Ctx) []any {
-		if p := auth.CurrentPrincipal(c); p.UserID != 0 {
-			return []any{"company_id", p.CompanyID, "user_id", p.UserID}
-		}
-		return nil
+	a.HTTP.Use(a.Metrics.Middleware(log, func(c *fiber.Ctx) ops.Caller {
+		p := auth.CurrentPrincipal(c)
+		return ops.Caller{CompanyID: p.CompanyID, UserID: p.UserID}
 	}))
 	// Before every route: framing, encodings and declared sizes are refused here, reading nothing.
 	// Handlers read bodies with httpx.Body after authenticating, under their feature's limit.

@@ -103,9 +103,12 @@ func NewMetrics() *Metrics {
 	return m
 }
 
-// Middleware counts and times every request and writes one access-log line. who adds the caller's
-// identity (company, user) once the handler has run; the log never holds headers, bodies or query strings.
-func (m *Metrics) Middleware(log *slog.Logger, who func(c *fiber.Ctx) []any) fiber.Handler {
+// Caller is who made a request, for the access log; zero when nobody was authenticated.
+type Caller struct{ CompanyID, UserID int64 }
+
+// Middleware counts and times every request and writes one access-log line. who gives the caller's
+// identity once the handler has run; the log never holds headers, bodies or query strings.
+func (m *Metrics) Middleware(log *slog.Logger, who func(c *fiber.Ctx) Caller) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		start := time.Now()
 		err := c.Next()
@@ -124,7 +127,9 @@ func (m *Metrics) Middleware(log *slog.Logger, who func(c *fiber.Ctx) []any) fib
 		attrs := []any{"request_id", c.Locals("requestid"), "method", method, "route", route, "status", status,
 			"latency_ms", float64(elapsed.Microseconds()) / 1000}
 		if who != nil {
-			attrs = append(attrs, who(c)...)
+			if id := who(c); id.UserID != 0 {
+				attrs = append(attrs, "company_id", id.CompanyID, "user_id", id.UserID)
+			}
 		}
 		log.Info("request", attrs...)
 		return nil
