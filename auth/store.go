@@ -394,6 +394,15 @@ type refreshRow struct {
 	IssuedAt   time.Time    `db:"issued_at"`
 	ExpiresAt  time.Time    `db:"expires_at"`
 	RotatedAt  sql.NullTime `db:"rotated_at"`
+	// ChildIssued is when its child was issued, if it has one (rotation).
+	ChildIssued sql.NullTime `db:"child_issued_at"`
+}
+
+// settle takes the child's issue time as the rotation time when rotated_at was not written (SQLite).
+func (r *refreshRow) settle() {
+	if !r.RotatedAt.Valid && r.ChildIssued.Valid {
+		r.RotatedAt = r.ChildIssued
+	}
 }
 
 func (s *Store) refreshToken(ctx context.Context, id int64) (refreshRow, error) {
@@ -406,8 +415,9 @@ func (s *Store) childToken(ctx context.Context, parentID int64) (refreshRow, err
 
 func (s *Store) refreshWhere(ctx context.Context, column string, id int64) (refreshRow, error) {
 	var r refreshRow
-	err := s.db.GetPrepared(ctx, &r, `SELECT id, session_id, secret_hash, issued_at, expires_at, rotated_at
-		FROM refresh_tokens WHERE `+column+` = $1`, id)
+	err := s.db.GetPrepared(ctx, &r, `SELECT t.id, t.session_id, t.secret_hash, t.issued_at, t.expires_at, `+rotationColumns+`
+		FROM refresh_tokens t `+rotationJoin+` WHERE t.`+column+` = $1`, id)
+	r.settle()
 	if database.IsNoRows(err) {
 		return refreshRow{}, errNoRefresh
 	}
@@ -416,43 +426,54 @@ func (s *Store) refreshWhere(ctx context.Context, column string, id int64) (refr
 
 var errNoRefresh = errors.New("auth: refresh token unknown")
 
+// rotation reads when token t was rotated: its rotated_at or, on SQLite, where rotate only inserts the
+// child, the child's issue time (the unique index on parent_id makes the child the proof of rotation).
+// A join, not COALESCE: SQLite gives an expression no declared type, and its driver reads the time back
+// as text.
+const (
+	rotationColumns = `t.rotated_at, ch.issued_at AS child_issued_at`
+	rotationJoin    = `LEFT JOIN refresh_tokens ch ON ch.parent_id = t.id`
+)
+
 // refreshState is a refresh token with its session as the access check sees it, read at once.
 type refreshState struct {
 	refreshRow
 	session
-	Live bool `db:"live"` // the session, its user and its company are all active
+	Live bool // the session, its user and its company are all active
 }
 
 // tokenAndSession reads a refresh token and its session, user and company in one statement: a
 // refresh needs all of them, and each round trip was a statement of its own.
 func (s *Store) tokenAndSession(ctx context.Context, id int64) (refreshState, error) {
 	var r struct {
-		TokenID    int64        `db:"token_id"`
-		SecretHash string       `db:"secret_hash"`
-		IssuedAt   time.Time    `db:"issued_at"`
-		ExpiresAt  time.Time    `db:"expires_at"`
-		RotatedAt  sql.NullTime `db:"rotated_at"`
-		Live       bool         `db:"live"`
+		TokenID     int64        `db:"token_id"`
+		SecretHash  string       `db:"secret_hash"`
+		IssuedAt    time.Time    `db:"issued_at"`
+		ExpiresAt   time.Time    `db:"expires_at"`
+		RotatedAt   sql.NullTime `db:"rotated_at"`
+		ChildIssued sql.NullTime `db:"child_issued_at"`
+		Live        bool         `db:"live"`
 		session
 	}
-	err := s.db.GetPrepared(ctx, &r, `SELECT t.id AS token_id, t.secret_hash, t.issued_at, t.expires_at, t.rotated_at,
+	err := s.db.GetPrepared(ctx, &r, `SELECT t.id AS token_id, t.secret_hash, t.issued_at, t.expires_at, `+rotationColumns+`,
 		(s.revoked_at IS NULL AND u.active AND c.active) AS live, `+sessionColumns+`
 		FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id JOIN users u ON u.id = s.user_id
-		JOIN companies c ON c.id = s.company_id
+		JOIN companies c ON c.id = s.company_id `+rotationJoin+`
 		WHERE t.id = $1`, id)
 	if database.IsNoRows(err) {
 		return refreshState{}, errNoRefresh
 	}
+	row := refreshRow{ID: r.TokenID, SessionID: r.session.ID, SecretHash: r.SecretHash, IssuedAt: r.IssuedAt,
+		ExpiresAt: r.ExpiresAt, RotatedAt: r.RotatedAt, ChildIssued: r.ChildIssued}
+	row.settle()
 	return refreshState{
-		refreshRow: refreshRow{ID: r.TokenID, SessionID: r.session.ID, SecretHash: r.SecretHash, IssuedAt: r.IssuedAt,
-			ExpiresAt: r.ExpiresAt, RotatedAt: r.RotatedAt},
-		session: r.session, Live: r.Live,
+		refreshRow: row,
+		session:    r.session, Live: r.Live,
 	}, err
 }
 
 // rotate marks parent rotated and stores its child; false when another request rotated it first.
-// PostgreSQL does both in one statement (one round trip and commit instead of four); SQLite, which
-// has no UPDATE inside WITH, in a transaction of two prepared statements.
+// PostgreSQL does both in one statement (one round trip and commit instead of four).
 func (s *Store) rotate(ctx context.Context, parent refreshRow, childHash string, now, expires time.Time) (childID int64, won bool, err error) {
 	if s.db.Dialect == database.Postgres {
 		err = s.db.GetPrepared(ctx, &childID, `
@@ -469,31 +490,20 @@ func (s *Store) rotate(ctx context.Context, parent refreshRow, childHash string,
 		}
 		return 0, false, err
 	}
-	err = s.db.InTx(ctx, func(tx *sqlx.Tx) error {
-		mark, err := s.db.TxPrepared(ctx, tx, `UPDATE refresh_tokens SET rotated_at = $2 WHERE id = $1 AND rotated_at IS NULL`)
-		if err != nil {
-			return err
-		}
-		res, err := mark.ExecContext(ctx, parent.ID, now)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			return err
-		}
-		won = true
-		child, err := s.db.TxPrepared(ctx, tx, `
+	// SQLite: one INSERT, queued for the one writer. The child is the proof of rotation (rotatedAt), and
+	// a second child of the same parent is a unique violation: the loser of a race.
+	err = s.db.Serialized(ctx, func() error {
+		return s.db.GetPrepared(ctx, &childID, `
 			INSERT INTO refresh_tokens (session_id, parent_id, secret_hash, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5)
-			RETURNING id`)
-		if err != nil {
-			return err
-		}
-		return child.QueryRowxContext(ctx, parent.SessionID, parent.ID, childHash, now, expires).Scan(&childID)
+			RETURNING id`, parent.SessionID, parent.ID, childHash, now, expires)
 	})
-	if err != nil && database.IsUniqueViolation(err) {
+	switch {
+	case err == nil:
+		return childID, true, nil
+	case database.IsUniqueViolation(err):
 		return 0, false, nil
 	}
-	return childID, won, err
+	return 0, false, err
 }
 
 func (s *Store) revokeSession(ctx context.Context, sessionID, companyID int64, now time.Time) error {

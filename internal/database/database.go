@@ -193,18 +193,28 @@ func Redact(rawURL string) string {
 func (db *DB) InTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	ctx, cancel := db.bound(ctx)
 	defer cancel()
-	if db.writer != nil {
-		// SQLite has one writer, and a BEGIN IMMEDIATE that finds it busy sleeps in busy_timeout's steps
-		// (1, 2, 5, 10… ms) before it tries again: under concurrent refreshes most of a rotation's time
-		// went to those sleeps. Queued here, the next transaction starts the moment the last one ends,
-		// and holds no connection while it waits.
-		select {
-		case db.writer <- struct{}{}:
-			defer func() { <-db.writer }()
-		case <-ctx.Done():
-			return fmt.Errorf("database: begin: %w", ctx.Err())
-		}
+	return db.Serialized(ctx, func() error { return db.inTx(ctx, fn) })
+}
+
+// Serialized runs fn, a write, when no other transaction of this handle runs on SQLite, which has one
+// writer: a transaction or statement that finds it busy sleeps in busy_timeout's steps (1, 2, 5,
+// 10… ms) before it tries again, and under concurrent refreshes most of a rotation's time went to those
+// sleeps. Queued here, the next write starts the moment the last one ends and holds no connection while
+// it waits. On PostgreSQL it just runs fn.
+func (db *DB) Serialized(ctx context.Context, fn func() error) error {
+	if db.writer == nil {
+		return fn()
 	}
+	select {
+	case db.writer <- struct{}{}:
+		defer func() { <-db.writer }()
+	case <-ctx.Done():
+		return fmt.Errorf("database: waiting for the writer: %w", ctx.Err())
+	}
+	return fn()
+}
+
+func (db *DB) inTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	tx, err := db.BeginTxx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("database: begin: %w", err)

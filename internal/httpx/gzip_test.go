@@ -156,3 +156,22 @@ func TestRespond_GzipsLargeAnswersTheClientAccepts(t *testing.T) {
 		t.Fatal("a small answer was compressed")
 	}
 }
+
+// A head longer than one stored block (64 KiB: a director with many employees) spans several.
+func TestOKSpliced_HeadLongerThanAStoredBlock(t *testing.T) {
+	d, err := Deflate(bigFragment(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := []byte(`{"access_token":"a.b.c","first_name":"` + strings.Repeat("Ж", 70_000) + `"`)
+	app := fiber.New()
+	app.Get("/x", func(c *fiber.Ctx) error { return OKSpliced(c, head, d) })
+	plain, _ := get(t, app, "")
+	z, _ := get(t, app, "gzip")
+	if z.encoding != "gzip" {
+		t.Fatalf("encoding %q", z.encoding)
+	}
+	if got := gunzip(t, z.body); !bytes.Equal(got, plain.body) || !json.Valid(got) {
+		t.Fatalf("decoded answer differs from the plain one (%d vs %d bytes)", len(got), len(plain.body))
+	}
+}
