@@ -15,9 +15,16 @@ import (
 )
 
 // Store holds every query of the auth feature.
-type Store struct{ db *database.DB }
+type Store struct {
+	db        *database.DB
+	rotations *database.Batch[rotation, int64]
+}
 
-func NewStore(db *database.DB) *Store { return &Store{db: db} }
+func NewStore(db *database.DB) *Store {
+	s := &Store{db: db}
+	s.rotations = database.NewBatch(db, s.insertChild)
+	return s
+}
 
 type company struct {
 	ID     int64  `db:"id"`
@@ -490,20 +497,37 @@ func (s *Store) rotate(ctx context.Context, parent refreshRow, childHash string,
 		}
 		return 0, false, err
 	}
-	// SQLite: one INSERT, queued for the one writer. The child is the proof of rotation (rotatedAt), and
-	// a second child of the same parent is a unique violation: the loser of a race.
-	err = s.db.Serialized(ctx, func() error {
-		return s.db.GetPrepared(ctx, &childID, `
-			INSERT INTO refresh_tokens (session_id, parent_id, secret_hash, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5)
-			RETURNING id`, parent.SessionID, parent.ID, childHash, now, expires)
-	})
-	switch {
-	case err == nil:
-		return childID, true, nil
-	case database.IsUniqueViolation(err):
-		return 0, false, nil
+	// SQLite: one INSERT, batched with the rotations that arrive meanwhile into one transaction of its
+	// one writer. The child is the proof of rotation (rotationColumns).
+	childID, err = s.rotations.Do(ctx, rotation{parent: parent, childHash: childHash, now: now, expires: expires})
+	if err != nil {
+		return 0, false, err
 	}
-	return 0, false, err
+	return childID, childID != 0, nil
+}
+
+type rotation struct {
+	parent       refreshRow
+	childHash    string
+	now, expires time.Time
+}
+
+// insertChild stores r's child unless its parent already has one (then 0): inside the batch's
+// transaction, which holds the writer, nothing else can add one between the check and the insert.
+func (s *Store) insertChild(ctx context.Context, tx *sqlx.Tx, r rotation) (int64, error) {
+	st, err := s.db.TxPrepared(ctx, tx, `
+		INSERT INTO refresh_tokens (session_id, parent_id, secret_hash, issued_at, expires_at)
+		SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM refresh_tokens WHERE parent_id = $2)
+		RETURNING id`)
+	if err != nil {
+		return 0, err
+	}
+	var id int64
+	err = st.QueryRowxContext(ctx, r.parent.SessionID, r.parent.ID, r.childHash, r.now, r.expires).Scan(&id)
+	if database.IsNoRows(err) {
+		return 0, nil
+	}
+	return id, err
 }
 
 func (s *Store) revokeSession(ctx context.Context, sessionID, companyID int64, now time.Time) error {
