@@ -1,7 +1,6 @@
 package onec_test
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -213,5 +212,3 @@ func TestDecision_EveryWrongStateAndTheRightOne(t *testing.T) {
 		apptest.WantStatus(t, ta.Do(http.MethodGet, u.RequestURI(), nil), 403, "forbidden")
 	})
 }
-
-var _ = context.Background
