@@ -47,6 +47,7 @@ type upload struct {
 	TimeSent     time.Time     `db:"time_sent"`
 	Odometer     sql.NullInt64 `db:"odometer"`
 	CreatedAt    time.Time     `db:"created_at"`
+	StartedAt    sql.NullTime  `db:"started_at"`
 	DateStart    time.Time     `db:"date_start"`
 	Instructions string        `db:"instructions"`
 	File         string        `db:"file"`
@@ -56,7 +57,7 @@ type upload struct {
 func (s *Store) upload(ctx context.Context, uploadID int64) (upload, error) {
 	var u upload
 	err := s.db.GetContext(ctx, &u, `SELECT u.id, u.report_id, r.vehicle_id, u.object_key, u.size, u.sha256, u.lat, u.lng,
-			u.time_sent, u.odometer, u.created_at, r.date_start, t.instructions,
+			u.time_sent, u.odometer, u.created_at, u.started_at, r.date_start, t.instructions,
 			COALESCE(a.file, '') AS file, COALESCE(a.reasons, '[]') AS reasons
 		FROM uploads u JOIN reports r ON r.id = u.report_id JOIN vehicles v ON v.id = r.vehicle_id
 		JOIN vehicle_types t ON t.id = v.vehicle_type_id
@@ -65,8 +66,14 @@ func (s *Store) upload(ctx context.Context, uploadID int64) (upload, error) {
 	return u, err
 }
 
-// receivedAt is the server's receipt time clock_skew compares time_sent with.
-func (u upload) receivedAt() time.Time { return u.CreatedAt }
+// receivedAt is the server's receipt time clock_skew compares time_sent with: when the upload began
+// to arrive (a tus upload's creation), or, for uploads recorded before that was kept, when it was recorded.
+func (u upload) receivedAt() time.Time {
+	if u.StartedAt.Valid {
+		return u.StartedAt.Time
+	}
+	return u.CreatedAt
+}
 
 func (u upload) instructionCount() int {
 	var steps []json.RawMessage

@@ -233,19 +233,20 @@ func (s *Store) uploadByKey(ctx context.Context, uploaderID int64, key string) (
 }
 
 type uploadRow struct {
-	ReportID       int64     `db:"report_id"`
-	CompanyID      int64     `db:"company_id"`
-	UploaderID     int64     `db:"uploader_id"`
-	IdempotencyKey *string   `db:"idempotency_key"`
-	ObjectKey      string    `db:"object_key"`
-	Size           int64     `db:"size"`
-	SHA256         string    `db:"sha256"`
-	ContentType    string    `db:"content_type"`
-	Lat            float64   `db:"lat"`
-	Lng            float64   `db:"lng"`
-	TimeSent       time.Time `db:"time_sent"`
-	Odometer       *int64    `db:"odometer"`
-	CreatedAt      time.Time `db:"created_at"`
+	ReportID       int64      `db:"report_id"`
+	CompanyID      int64      `db:"company_id"`
+	UploaderID     int64      `db:"uploader_id"`
+	IdempotencyKey *string    `db:"idempotency_key"`
+	ObjectKey      string     `db:"object_key"`
+	Size           int64      `db:"size"`
+	SHA256         string     `db:"sha256"`
+	ContentType    string     `db:"content_type"`
+	Lat            float64    `db:"lat"`
+	Lng            float64    `db:"lng"`
+	TimeSent       time.Time  `db:"time_sent"`
+	Odometer       *int64     `db:"odometer"`
+	CreatedAt      time.Time  `db:"created_at"`
+	StartedAt      *time.Time `db:"started_at"`
 }
 
 // commitUpload switches the report to "sent" and records the upload in one transaction. It fails with
@@ -269,9 +270,9 @@ func (s *Store) commitUpload(ctx context.Context, refKey string, u uploadRow, al
 		}
 		_, err = tx.NamedExecContext(ctx, `
 			INSERT INTO uploads (report_id, company_id, uploader_id, idempotency_key, object_key, size, sha256, content_type,
-				lat, lng, time_sent, odometer, created_at)
+				lat, lng, time_sent, odometer, created_at, started_at)
 			VALUES (:report_id, :company_id, :uploader_id, :idempotency_key, :object_key, :size, :sha256, :content_type,
-				:lat, :lng, :time_sent, :odometer, :created_at)`, u)
+				:lat, :lng, :time_sent, :odometer, :created_at, :started_at)`, u)
 		if err != nil {
 			return err
 		}

@@ -63,6 +63,9 @@ type UploadMeta struct {
 	TimeSent time.Time
 	Lat, Lng float64
 	Odometer *int64
+	// StartedAt is when the server began to receive the upload (the request's start, the tus
+	// creation); zero: when it is recorded. clock_skew compares time_sent with it.
+	StartedAt time.Time
 }
 
 // ParseMeta validates the form fields, naming every bad one.
@@ -262,6 +265,10 @@ func (u *Uploads) Commit(ctx context.Context, p auth.Principal, m UploadMeta, s 
 		CompanyID: p.CompanyID, UploaderID: p.UserID, ObjectKey: s.Key, Size: s.Size, SHA256: s.SHA256,
 		ContentType: "video/mp4", Lat: m.Lat, Lng: m.Lng, TimeSent: m.TimeSent, Odometer: m.Odometer,
 		CreatedAt: u.now().UTC(),
+	}
+	if !m.StartedAt.IsZero() {
+		started := m.StartedAt.UTC()
+		row.StartedAt = &started
 	}
 	if idempotencyKey != "" {
 		row.IdempotencyKey = &idempotencyKey

@@ -66,6 +66,7 @@ func (h *UploadHandler) Routes(r fiber.Router, requireUser fiber.Handler) {
 
 func (h *UploadHandler) upload(c *fiber.Ctx) error {
 	ctx, p := c.UserContext(), auth.CurrentPrincipal(c)
+	started := h.uploads.now() // time_sent is compared with the receipt's start, not its end
 	release, err := TakeUploadSlot(h.slots, p.UserID)
 	if err != nil {
 		return err
@@ -176,6 +177,7 @@ func (h *UploadHandler) upload(c *fiber.Ctx) error {
 	if err != nil {
 		return fail(err)
 	}
+	meta.StartedAt = started
 	if err := h.uploads.Commit(ctx, p, meta, *stored, idemKey); err != nil {
 		return err // Commit removed the video itself
 	}

@@ -250,6 +250,7 @@ func (s *Service) commit(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	m.StartedAt = u.r.CreatedAt // a resumable upload is received from its creation on, perhaps for hours
 	p := auth.Principal{UserID: u.r.UploaderID, CompanyID: u.r.CompanyID}
 	stored := reports.Stored{Key: u.r.ObjectKey, Size: u.r.Size, SHA256: sum, Discard: discard}
 	if err := s.uploads.Commit(ctx, p, m, stored, "tus:"+id); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -75,8 +76,8 @@ func TestTimes_OrderLikeTimesInSQLite(t *testing.T) {
 	}
 }
 
-// A migration waits for the locks it needs — here another instance's open transaction on companies,
-// which the last migration references — for longer than FL_DB_TIMEOUT, and still applies: the
+// A migration waits for the locks it needs — here another instance's open transaction on every table,
+// one of which the last migration alters or references — for longer than FL_DB_TIMEOUT, and still applies: the
 // request bound (PostgreSQL's statement_timeout) is not a migration's. Calls on the pool stay bounded.
 func TestMigrations_WaitForLocksLongerThanTheCallTimeout(t *testing.T) {
 	ctx := context.Background()
@@ -105,7 +106,13 @@ func TestMigrations_WaitForLocksLongerThanTheCallTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tx.ExecContext(ctx, `LOCK TABLE companies IN ROW EXCLUSIVE MODE`); err != nil {
+	// Every table of the schema, so whichever the last migration alters (or references) must wait.
+	var tables []string
+	if err := tx.SelectContext(ctx, &tables, `SELECT quote_ident(tablename) FROM pg_tables WHERE schemaname = current_schema()
+		AND tablename <> 'goose_db_version' ORDER BY tablename`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.ExecContext(ctx, `LOCK TABLE `+strings.Join(tables, ", ")+` IN ROW EXCLUSIVE MODE`); err != nil {
 		t.Fatal(err)
 	}
 	held := 4 * timeout

@@ -193,23 +193,37 @@ func TestRead_RefusesHostileBoxes(t *testing.T) {
 	huge64 := append(binary.BigEndian.AppendUint32(nil, 1), "moov"...)
 	huge64 = binary.BigEndian.AppendUint64(huge64, math.MaxUint64-1)
 	bigMeta := box("moov", box("meta", make([]byte, 2<<20)))
+	// Size 0 means "to the end of the parent": each box swallows the rest, 200 levels down.
+	zeroDeep := box("mvhd", make([]byte, 100))
+	for range 200 {
+		zeroDeep = append(binary.BigEndian.AppendUint32(nil, 0), append([]byte("mdia"), zeroDeep...)...)
+	}
+	zeroDeep = box("trak", zeroDeep)
+	// Counts that claim four billion entries over a few bytes.
+	keys := binary.BigEndian.AppendUint32(make([]byte, 4), math.MaxUint32)
+	keys = append(keys, box("mdta", []byte("com.apple.quicktime.make"))...)
+	countBomb := box("moov", box("meta", box("hdlr", make([]byte, 24)), box("keys", keys), box("ilst", box("\x00\x00\x00\x01", box("data", make([]byte, 8))))),
+		box("trak", box("mdia", box("minf", box("stbl", box("stsd", binary.BigEndian.AppendUint32(make([]byte, 4), math.MaxUint32)))))))
 	cases := []struct {
-		name string
-		file []byte
-		size int64 // declared size when it differs from the bytes (a sparse, huge object)
-		want error
+		name   string
+		file   []byte
+		size   int64 // declared size when it differs from the bytes (a sparse, huge object)
+		want   error
+		accept bool // read without error: the bounds, not a refusal, are what is checked
 	}{
-		{"not mp4", []byte("RIFF\x00\x00\x00\x00AVI LIST"), 0, mp4meta.ErrNotMP4},
-		{"empty", nil, 0, mp4meta.ErrNotMP4},
-		{"no moov", append(ftyp, box("mdat", make([]byte, 100))...), 0, mp4meta.ErrNoMoov},
-		{"box larger than the file", append(ftyp, append(binary.BigEndian.AppendUint32(nil, 1<<30), "moov"...)...), 0, mp4meta.ErrMalformed},
-		{"64-bit size near 2^64", append(ftyp, huge64...), 0, mp4meta.ErrMalformed},
-		{"size smaller than its header", append(ftyp, append(binary.BigEndian.AppendUint32(nil, 4), "moov"...)...), 0, mp4meta.ErrMalformed},
-		{"child overruns its parent", append(ftyp, box("moov", append(binary.BigEndian.AppendUint32(nil, 64), "trak"...))...), 0, mp4meta.ErrMalformed},
-		{"nesting 200 deep", append(ftyp, box("moov", deep)...), 0, mp4meta.ErrLimit},
-		{"ten thousand boxes", append(ftyp, box("moov", manyBoxes)...), 0, mp4meta.ErrLimit},
-		{"2 MiB meta box", append(ftyp, bigMeta...), 0, mp4meta.ErrLimit},
-		{"mdat of 1 TiB before moov, object truncated", append(ftyp, append(binary.BigEndian.AppendUint32(nil, 1), append([]byte("mdat"), binary.BigEndian.AppendUint64(nil, 1<<40)...)...)...), 1 << 41, nil},
+		{"not mp4", []byte("RIFF\x00\x00\x00\x00AVI LIST"), 0, mp4meta.ErrNotMP4, false},
+		{"empty", nil, 0, mp4meta.ErrNotMP4, false},
+		{"no moov", append(ftyp, box("mdat", make([]byte, 100))...), 0, mp4meta.ErrNoMoov, false},
+		{"box larger than the file", append(ftyp, append(binary.BigEndian.AppendUint32(nil, 1<<30), "moov"...)...), 0, mp4meta.ErrMalformed, false},
+		{"64-bit size near 2^64", append(ftyp, huge64...), 0, mp4meta.ErrMalformed, false},
+		{"size smaller than its header", append(ftyp, append(binary.BigEndian.AppendUint32(nil, 4), "moov"...)...), 0, mp4meta.ErrMalformed, false},
+		{"child overruns its parent", append(ftyp, box("moov", append(binary.BigEndian.AppendUint32(nil, 64), "trak"...))...), 0, mp4meta.ErrMalformed, false},
+		{"nesting 200 deep", append(ftyp, box("moov", deep)...), 0, mp4meta.ErrLimit, false},
+		{"ten thousand boxes", append(ftyp, box("moov", manyBoxes)...), 0, mp4meta.ErrLimit, false},
+		{"2 MiB meta box", append(ftyp, bigMeta...), 0, mp4meta.ErrLimit, false},
+		{"size 0 nested 200 deep", append(ftyp, box("moov", zeroDeep)...), 0, mp4meta.ErrLimit, false},
+		{"entry counts of 2^32 over a few bytes", append(ftyp, countBomb...), 0, nil, true},
+		{"mdat of 1 TiB before moov, object truncated", append(ftyp, append(binary.BigEndian.AppendUint32(nil, 1), append([]byte("mdat"), binary.BigEndian.AppendUint64(nil, 1<<40)...)...)...), 1 << 41, nil, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -227,7 +241,10 @@ func TestRead_RefusesHostileBoxes(t *testing.T) {
 			if c.want != nil && !errors.Is(err, c.want) {
 				t.Fatalf("err %v, want %v", err, c.want)
 			}
-			if c.want == nil && err == nil {
+			if c.accept && err != nil {
+				t.Fatalf("err %v, want the file read within its bounds", err)
+			}
+			if c.want == nil && !c.accept && err == nil {
 				t.Fatal("a file whose moov is missing past its mdat was accepted")
 			}
 			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 16<<20 {
