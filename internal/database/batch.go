@@ -12,9 +12,9 @@ import (
 // Batch groups concurrent small writes of one kind (a refresh token's rotation) into one transaction
 // on SQLite: its one writer then commits, and writes its WAL frames, once for all that arrived while
 // the previous write ran, instead of once each — under concurrent refreshes the commits were a
-// quarter of a refresh's CPU and all of the time the others queued for the writer. Each item's
-// statements run in that transaction one after the other; an item's error is its own (SQLite undoes
-// only the failing statement). On PostgreSQL, whose server groups concurrent commits itself, each item
+// quarter of a refresh's CPU and all of the time the others queued for the writer. Each item runs in
+// that transaction under a savepoint of its own: an item that fails is undone whole, and alone. On
+// PostgreSQL, whose server groups concurrent commits itself, each item
 // runs in a transaction of its own.
 type Batch[T, R any] struct {
 	db    *DB
@@ -88,7 +88,18 @@ func (b *Batch[T, R]) runBatch(ctx context.Context, batch []*batched[T, R]) {
 	defer cancel()
 	err := b.db.inTx(ctx, func(tx *sqlx.Tx) error {
 		for _, it := range batch {
+			if _, err := tx.ExecContext(ctx, `SAVEPOINT batch_item`); err != nil {
+				return err
+			}
 			it.r, it.err = b.run(ctx, tx, it.item)
+			if it.err != nil {
+				if _, err := tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT batch_item`); err != nil {
+					return err
+				}
+			}
+			if _, err := tx.ExecContext(ctx, `RELEASE SAVEPOINT batch_item`); err != nil {
+				return err
+			}
 		}
 		return nil
 	})

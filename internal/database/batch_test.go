@@ -77,3 +77,49 @@ func TestBatch_CallerGivesUpWhileTheWriterIsBusy(t *testing.T) {
 		t.Fatal("the second item did not run")
 	}
 }
+
+// An item whose second statement fails leaves nothing of its first behind, while the items batched with
+// it commit.
+func TestBatch_AFailedItemIsUndoneWhole(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, db *database.DB) {
+		ctx := context.Background()
+		if _, err := db.ExecContext(ctx, `CREATE TABLE batch_pairs (id BIGINT PRIMARY KEY)`); err != nil {
+			t.Fatal(err)
+		}
+		// Item n writes n and then 1000+n; item 7's second write collides with what item 0 wrote.
+		b := database.NewBatch(db, func(ctx context.Context, tx *sqlx.Tx, n int) (int, error) {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO batch_pairs (id) VALUES ($1)`, n); err != nil {
+				return 0, err
+			}
+			second := 1000 + n
+			if n == 7 {
+				second = 1000
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO batch_pairs (id) VALUES ($1)`, second)
+			return n, err
+		})
+		if _, err := b.Do(ctx, 0); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		errs := make([]error, 10)
+		for i := 1; i < 10; i++ {
+			wg.Add(1)
+			go func() { defer wg.Done(); _, errs[i] = b.Do(ctx, i) }()
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if (i == 7) != (err != nil) {
+				t.Fatalf("item %d: %v", i, err)
+			}
+		}
+		var seven int
+		if err := db.GetContext(ctx, &seven, `SELECT count(*) FROM batch_pairs WHERE id = 7`); err != nil || seven != 0 {
+			t.Fatalf("the failed item's first write: %d rows, %v", seven, err)
+		}
+		var rows int
+		if err := db.GetContext(ctx, &rows, `SELECT count(*) FROM batch_pairs`); err != nil || rows != 18 {
+			t.Fatalf("%d rows, want 18 (9 items × 2): %v", rows, err)
+		}
+	})
+}
