@@ -17,6 +17,7 @@ import (
 func TestBatch_ConcurrentItemsCommitWithTheirOwnResults(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, db *database.DB) {
 		ctx := context.Background()
+		db.SetMaxOpenConns(8) // the shared PostgreSQL serves 100 connections to every package's tests at once
 		if _, err := db.ExecContext(ctx, `CREATE TABLE batch_items (id BIGINT PRIMARY KEY, label TEXT NOT NULL UNIQUE)`); err != nil {
 			t.Fatal(err)
 		}
