@@ -183,12 +183,22 @@ func (h *Handler) RequireUser(c *fiber.Ctx) error {
 	if !ok {
 		return apperr.New(apperr.Unauthorized, "missing_token", "send Authorization: Bearer <access token>")
 	}
-	p, err := h.svc.Authenticate(c.UserContext(), raw)
+	p, lists, err := h.svc.AuthenticateWithLists(c.UserContext(), raw)
 	if err != nil {
 		return err
 	}
 	c.Locals(principalKey, p)
+	c.Locals(listVersionsKey, lists)
 	return c.Next()
+}
+
+const listVersionsKey = "auth.list_versions"
+
+// CurrentListVersions returns the company's report-list versions the access check read for this
+// request (RequireUser); zero when it did not run.
+func CurrentListVersions(c *fiber.Ctx) inspections.ListVersions {
+	v, _ := c.Locals(listVersionsKey).(inspections.ListVersions)
+	return v
 }
 
 // RequireDirector admits only the company's director; use it after RequireUser.

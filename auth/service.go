@@ -366,37 +366,46 @@ func (s *Service) SetFCM(ctx context.Context, p Principal, token string) error {
 // revocation and deactivation moves that version in its own transaction (BumpAuthVersion), on
 // whichever instance it happens.
 func (s *Service) Authenticate(ctx context.Context, raw string) (Principal, error) {
+	p, _, err := s.AuthenticateWithLists(ctx, raw)
+	return p, err
+}
+
+// AuthenticateWithLists is Authenticate that also returns the company's report-list versions, read in
+// the same statement (inspections.ListVersions).
+func (s *Service) AuthenticateWithLists(ctx context.Context, raw string) (Principal, inspections.ListVersions, error) {
+	var none inspections.ListVersions
 	c, err := s.tokens.verify(raw, typeAccess)
 	if errors.Is(err, errTokenExpired) {
-		return Principal{}, apperr.New(apperr.Unauthorized, "token_expired", "access token expired; refresh it")
+		return Principal{}, none, apperr.New(apperr.Unauthorized, "token_expired", "access token expired; refresh it")
 	}
 	if err != nil {
-		return Principal{}, apperr.New(apperr.Unauthorized, "invalid_token", "access token is invalid")
+		return Principal{}, none, apperr.New(apperr.Unauthorized, "invalid_token", "access token is invalid")
 	}
 	// The version is read before the full check, so a revocation committed between the two is seen
 	// by the check, and one committed after it moves the version this entry is kept under.
-	version, err := s.store.authVersion(ctx, c.CompanyID)
+	version, lists, err := s.store.companyVersions(ctx, c.CompanyID)
 	if err != nil {
-		return Principal{}, err
+		return Principal{}, none, err
 	}
 	now := s.now()
 	if e, ok := s.checked.Get(c.SessionID); ok && e.version == version && now.Sub(e.at) < sessionCheckTTL &&
 		e.p.UserID == c.UserID && e.p.CompanyID == c.CompanyID {
-		return e.p, nil
+		return e.p, lists, nil
 	}
 	ss, err := s.store.liveSession(ctx, c.SessionID, c.UserID)
 	if errors.Is(err, errSessionGone) {
 		s.checked.Remove(c.SessionID)
-		return Principal{}, apperr.New(apperr.Unauthorized, "session_revoked", "this session has ended; log in again")
+		return Principal{}, none, apperr.New(apperr.Unauthorized, "session_revoked", "this session has ended; log in again")
 	}
 	if err != nil {
-		return Principal{}, err
+		return Principal{}, none, err
 	}
 	p := principalOf(ss)
-	if p.CompanyID == c.CompanyID {
-		s.checked.Add(c.SessionID, checkedSession{p: p, version: version, at: now})
+	if p.CompanyID != c.CompanyID {
+		return p, none, nil // never: sessions do not change company; the versions read are not its own
 	}
-	return p, nil
+	s.checked.Add(c.SessionID, checkedSession{p: p, version: version, at: now})
+	return p, lists, nil
 }
 
 // checkedSession is a session this instance found live at a company's auth version.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/forteleasing/inspections"
 	"github.com/forteleasing/inspections/internal/apperr"
 	"github.com/forteleasing/inspections/internal/database"
 )
@@ -313,11 +314,19 @@ func (s *Store) liveSession(ctx context.Context, sessionID, userID int64) (sessi
 	return ss, err
 }
 
-// authVersion is the company's auth version (migration 00021): one primary-key read.
-func (s *Store) authVersion(ctx context.Context, companyID int64) (int64, error) {
-	var v int64
-	err := s.db.GetPrepared(ctx, &v, `SELECT COALESCE((SELECT version FROM auth_versions WHERE company_id = $1), 0)`, companyID)
-	return v, err
+// companyVersions reads the company's auth version (migration 00021) and, for the lists' cache, its
+// report-list versions (migration 00020, owned by reports; inspections.ListVersions): primary-key
+// reads in one statement. The list versions are at least 1, so 0 means "not read".
+func (s *Store) companyVersions(ctx context.Context, companyID int64) (auth int64, lists inspections.ListVersions, err error) {
+	var v struct {
+		Auth  int64 `db:"auth"`
+		Lists int64 `db:"lists"`
+		Fleet int64 `db:"fleet"`
+	}
+	err = s.db.GetPrepared(ctx, &v, `SELECT COALESCE((SELECT version FROM auth_versions WHERE company_id = $1), 0) AS auth,
+		COALESCE((SELECT reports + fleet FROM list_versions WHERE company_id = $1), 0) + 1 AS lists,
+		COALESCE((SELECT fleet FROM list_versions WHERE company_id = $1), 0) + 1 AS fleet`, companyID)
+	return v.Auth, inspections.ListVersions{Lists: v.Lists, Fleet: v.Fleet}, err
 }
 
 // BumpAuthVersion moves each company's auth version inside tx (migration 00021), so that every

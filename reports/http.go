@@ -75,13 +75,17 @@ func (h *Handler) vehicle(c *fiber.Ctx) error {
 }
 
 // sendCached sends the answer build makes, from the answer cache while the company's lists version
-// stands: one primary-key read (the versions) per request.
+// stands: the versions come from the access check's read (auth.CurrentListVersions), so a cached answer
+// costs no statement of its own.
 func sendCached[A any](h *Handler, c *fiber.Ctx, kind byte, f Filter, page Page,
 	build func(context.Context, auth.Principal, Filter, Page, versions) (A, error)) error {
 	ctx, p := c.UserContext(), auth.CurrentPrincipal(c)
-	v, err := h.svc.versionsOf(ctx, p)
-	if err != nil {
-		return err
+	v := versions{lists: auth.CurrentListVersions(c).Lists, fleet: auth.CurrentListVersions(c).Fleet}
+	if v.lists == 0 {
+		var err error
+		if v, err = h.svc.versionsOf(ctx, p); err != nil {
+			return err
+		}
 	}
 	a, err := h.answers.get(ctx, answerKey{kind: kind, companyID: p.CompanyID, filter: f, page: page}, v.lists, func() (*httpx.Prepared, error) {
 		a, err := build(ctx, p, f, page, v)
