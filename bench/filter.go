@@ -37,13 +37,13 @@ const (
 		JOIN vehicle_types t ON t.id = v.vehicle_type_id
 		WHERE v.company_id = $1
 		ORDER BY v.plate_number, v.guid LIMIT $2 OFFSET $3`
-	// The other statements of a list request. The access check (auth/store.go liveSession) reads the change
-	// counter in the same statement, so a cached answer costs this one statement; a cache miss adds the
-	// list, the types and the filter block's vehicles (reports/answers.go fleetOf).
-	sessionSQL = `SELECT s.id, s.user_id, s.company_id, s.device_uuid, u.role, u.first_name, u.last_name, u.patronic_name,
-		u.mobile, c.biin, c.name AS company_name, c.email AS company_email, (SELECT value FROM change_counter WHERE id = 1) AS change_counter
-		FROM sessions s JOIN users u ON u.id = s.user_id JOIN companies c ON c.id = s.company_id
-		WHERE s.id = $1 AND s.user_id = $2 AND s.revoked_at IS NULL AND u.active AND c.active`
+	// The other statements of a list request. The access check (auth/store.go companyVersions, for a
+	// session this instance has checked at the company's auth version) reads the list versions in the
+	// same statement, so a cached answer costs this one statement; a cache miss adds the list, the types
+	// and the filter block's vehicles (reports/answers.go fleetOf).
+	versionsSQL = `SELECT COALESCE((SELECT version FROM auth_versions WHERE company_id = $1), 0) AS auth,
+		COALESCE((SELECT reports + fleet FROM list_versions WHERE company_id = $1), 0) + 1 AS lists,
+		COALESCE((SELECT fleet FROM list_versions WHERE company_id = $1), 0) + 1 AS fleet`
 	typesSQL = `SELECT t.ref_key, t.title, t.instructions FROM vehicle_types t
 		WHERE t.id IN (SELECT v.vehicle_type_id FROM vehicles v WHERE v.company_id = $1) ORDER BY t.title, t.ref_key`
 	briefsSQL = `SELECT t.ref_key AS vehicle_type_code, v.guid, v.plate_number
@@ -156,14 +156,14 @@ func runFilter(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	defer fb.stop()
+	defer fb.Stop()
 
 	client := newLoadClient(o.clients)
 	var rows []row
 	var fiberRate float64
 	logf("driving the bare Fiber baseline for %s…", o.duration)
 	{
-		rss := sampleRSS(fb.pid())
+		rss := sampleRSS(fb.PID())
 		s := measure(ctx, o, getter(client, fbBase+"/baseline", token))
 		hwm, peak := rss.finish()
 		fiberRate = s.rate()
@@ -171,12 +171,12 @@ func runFilter(ctx context.Context, o options) error {
 	}
 
 	// Nothing writes while the targets run, so the service answers them from its answer cache: a hit costs
-	// the one statement of the access check. Every write to a report, a vehicle or a type makes the next
-	// request of each list a miss, which runs all 4 statements.
-	session := sqlStep{sessionSQL, fixed(sessionID, userID)}
+	// the one statement of the access check (the company's versions). Every write to a report, a vehicle
+	// or a type makes the next request of each list a miss, which runs all 4 statements.
+	session := sqlStep{versionsSQL, fixed(companyID)}
 	logf("driving raw SQL, the one statement of a cache hit…")
 	hit := measure(ctx, o, sqlCaller(db, session))
-	rows = append(rows, row{name: "baseline: raw SQL, a cache hit (the access check, which reads the change counter)", s: hit})
+	rows = append(rows, row{name: "baseline: raw SQL, a cache hit (the access check, which reads the list versions)", s: hit})
 
 	targets := []struct {
 		path string
@@ -212,7 +212,7 @@ func runFilter(ctx context.Context, o options) error {
 			return fmt.Errorf("GET %s does not answer 200 (see %s)", t.path, filepath.Join(r.dir, "service.log"))
 		}
 		logf("driving the service: GET %s for %s…", t.path, o.duration)
-		rss := sampleRSS(r.svc.pid())
+		rss := sampleRSS(r.svc.PID())
 		s := measure(ctx, o, getter(client, url, token))
 		hwm, peak := rss.finish()
 		svc := row{name: "service: GET " + t.path, s: s, size: size, hwm: hwm, peak: peak,
@@ -303,8 +303,8 @@ func startFiberBaseline(ctx context.Context, dir string) (*proc, string, error) 
 	if err != nil {
 		return nil, "", err
 	}
-	if err := p.waitHTTP(ctx, "http://"+addr+"/baseline", 30*time.Second); err != nil {
-		p.stop()
+	if err := p.WaitHTTP(ctx, "http://"+addr+"/baseline", 30*time.Second); err != nil {
+		p.Stop()
 		return nil, "", err
 	}
 	return p, "http://" + addr, nil

@@ -90,7 +90,7 @@ func runHostile(ctx context.Context, o options) error {
 
 // attack runs n copies of one at once and reports their statuses, the service's peak RSS growth and the time.
 func (r *rig) attack(n int, one func(i int) (int, error)) (string, string, time.Duration) {
-	s := sampleRSS(r.svc.pid())
+	s := sampleRSS(r.svc.PID())
 	start := time.Now()
 	codes := make([]string, n)
 	var wg sync.WaitGroup

@@ -1,106 +1,23 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/forteleasing/inspections/bench/kit"
 )
 
-// proc is a child process: the service, or the bare Fiber baseline.
-type proc struct {
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error
-	log  string
-}
+// proc is a child process: the service, or the bare Fiber baseline (bench/kit).
+type proc = kit.Proc
 
 func startProc(path string, args, env []string, logPath string) (*proc, error) {
-	logf, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(path, args...)
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	// Ctrl-C reaches only the bench, which then stops the child itself; a killed bench takes the child along.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return nil, err
-	}
-	p := &proc{cmd: cmd, done: make(chan struct{}), log: logPath}
-	go func() {
-		p.err = cmd.Wait()
-		logf.Close()
-		close(p.done)
-	}()
-	return p, nil
+	return kit.StartProc(path, args, env, logPath)
 }
 
-func (p *proc) pid() int { return p.cmd.Process.Pid }
-
-// waitHTTP polls url until the process answers with any HTTP status.
-func (p *proc) waitHTTP(ctx context.Context, url string, limit time.Duration) error {
-	client := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(limit)
-	for time.Now().Before(deadline) {
-		select {
-		case <-p.done:
-			return fmt.Errorf("%s exited before answering: %v\n%s", p.cmd.Path, p.err, tail(p.log))
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-		if resp, err := client.Get(url); err == nil {
-			resp.Body.Close()
-			return nil
-		}
-	}
-	return fmt.Errorf("%s did not answer within %s\n%s", p.cmd.Path, limit, tail(p.log))
-}
-
-// stop sends SIGTERM, waits for a graceful exit and kills the process after 40 s.
-func (p *proc) stop() error {
-	select {
-	case <-p.done:
-		return fmt.Errorf("exited early: %v", p.err)
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-		return nil
-	case <-time.After(40 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-		return errors.New("did not stop within 40 s after SIGTERM; killed")
-	}
-}
-
-func tail(path string) string {
-	b, _ := os.ReadFile(path)
-	if len(b) > 3000 {
-		b = b[len(b)-3000:]
-	}
-	return string(b)
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
+func freePort() (int, error) { return kit.FreePort() }
 
 // clockTicks is USER_HZ, the unit of the CPU times in /proc (100 on every Linux the bench runs on).
 const clockTicks = 100

@@ -96,7 +96,7 @@ func setup(ctx context.Context, o options, extraEnv ...string) (*rig, error) {
 		r.close()
 		return nil, err
 	}
-	if err := r.svc.waitHTTP(ctx, r.base+"/", time.Minute); err != nil {
+	if err := r.svc.WaitHTTP(ctx, r.base+"/", time.Minute); err != nil {
 		r.close()
 		return nil, err
 	}
@@ -171,7 +171,7 @@ func (r *rig) close() {
 	}
 	r.closed = true
 	if r.svc != nil {
-		if err := r.svc.stop(); err != nil {
+		if err := r.svc.Stop(); err != nil {
 			fmt.Fprintf(os.Stderr, "bench: service: %v (log: %s)\n", err, filepath.Join(r.dir, "service.log"))
 		}
 	}

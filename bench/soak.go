@@ -257,8 +257,8 @@ func runSoak(ctx context.Context, o options) error {
 	var samples []soakSample
 	take := func() {
 		m := promValues(r.admin, "go_goroutines", "go_memstats_heap_inuse_bytes")
-		s := soakSample{at: time.Since(begin), rssKB: procStatus(r.svc.pid(), "VmRSS"), heapMiB: m["go_memstats_heap_inuse_bytes"] / (1 << 20),
-			goroutines: int64(m["go_goroutines"]), fds: openFDs(r.svc.pid()), requests: requests.Load(), errors: errs.Load()}
+		s := soakSample{at: time.Since(begin), rssKB: procStatus(r.svc.PID(), "VmRSS"), heapMiB: m["go_memstats_heap_inuse_bytes"] / (1 << 20),
+			goroutines: int64(m["go_goroutines"]), fds: openFDs(r.svc.PID()), requests: requests.Load(), errors: errs.Load()}
 		samples = append(samples, s)
 		logf("%6s  RSS %s  heap %.1f MiB  goroutines %d  fds %d  requests %d  errors %d", s.at.Round(time.Second), mib(s.rssKB),
 			s.heapMiB, s.goroutines, s.fds, s.requests, s.errors)

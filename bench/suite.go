@@ -57,12 +57,23 @@ const (
 	counterSQL   = `SELECT value FROM change_counter WHERE id = 1`
 	employeesSQL = `SELECT id, first_name, mobile FROM users WHERE company_id = $1 AND role = 2 AND active ORDER BY id DESC LIMIT $2`
 
-	// auth/store.go: Refresh (refreshToken, liveSession = sessionSQL, rotate); the answer's blocks come
-	// from the answer cache at the counter liveSession read, and the director's employees are listed.
-	refreshRowSQL = `SELECT id, session_id, secret_hash, issued_at, expires_at, rotated_at FROM refresh_tokens WHERE id = $1`
-	rotateSQL     = `UPDATE refresh_tokens SET rotated_at = $2 WHERE id = $1 AND rotated_at IS NULL`
-	childSQL      = `INSERT INTO refresh_tokens (session_id, parent_id, secret_hash, issued_at, expires_at) VALUES ($1, $2, $3, $4, $5)
-			RETURNING id`
+	// auth/store.go: Refresh (tokenAndSession, then rotate: on PostgreSQL one statement); the answer's
+	// blocks come from the answer cache at the list versions (reports/store.go listsVersions), and the
+	// director's employees are listed.
+	tokenSessionSQL = `SELECT t.id AS token_id, t.secret_hash, t.issued_at, t.expires_at, t.rotated_at, ch.issued_at AS child_issued_at,
+		(s.revoked_at IS NULL AND u.active AND c.active) AS live, s.id, s.user_id, s.company_id, s.device_uuid, u.role,
+		u.first_name, u.last_name, u.patronic_name, u.mobile, c.biin, c.name AS company_name, c.email AS company_email
+		FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id JOIN users u ON u.id = s.user_id
+		JOIN companies c ON c.id = s.company_id LEFT JOIN refresh_tokens ch ON ch.parent_id = t.id
+		WHERE t.id = $1`
+	rotateSQL = `
+		WITH parent AS (
+			UPDATE refresh_tokens SET rotated_at = $2 WHERE id = $1 AND rotated_at IS NULL RETURNING id, session_id)
+		INSERT INTO refresh_tokens (session_id, parent_id, secret_hash, issued_at, expires_at)
+		SELECT session_id, id, $3, $2, $4 FROM parent
+		RETURNING id`
+	listsVersionsSQL = `SELECT COALESCE(SUM(reports + fleet), 0) + 1 AS lists_version,
+		COALESCE(SUM(fleet), 0) + 1 AS fleet_version FROM list_versions WHERE company_id = $1`
 
 	// onec/store.go: feed, latestUploads, history; vehicles/vincheck/store.go: latest (the IN lists are
 	// filled with one placeholder per report of the page, as sqlx.In and inList do).
@@ -249,7 +260,7 @@ func runSuite(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	defer fb.stop()
+	defer fb.Stop()
 
 	var rows []row
 	profiles := 0
@@ -275,8 +286,8 @@ func runSuite(ctx context.Context, o options) error {
 			r.profile(ctx, o.warmup, o.duration-time.Second, path)
 			logf("profiling into %s", path)
 		}
-		rss := sampleRSS(r.svc.pid())
-		s, use := measured(name, r.svc.pid(), do)
+		rss := sampleRSS(r.svc.PID())
+		s, use := measured(name, r.svc.PID(), do)
 		hwm, peak := rss.finish()
 		rows = append(rows, row{name: name, s: s, hwm: hwm, peak: peak, cpu: &use})
 		return s
@@ -288,7 +299,7 @@ func runSuite(ctx context.Context, o options) error {
 	}
 	last := func() *row { return &rows[len(rows)-1] }
 
-	fiber, fiberCPU := measured("baseline: bare Fiber GET /baseline", fb.pid(), getter(client, fbBase+"/baseline", token))
+	fiber, fiberCPU := measured("baseline: bare Fiber GET /baseline", fb.PID(), getter(client, fbBase+"/baseline", token))
 	rows = append(rows, row{name: "baseline: bare Fiber GET /baseline (fixed 52-byte JSON)", s: fiber, cpu: &fiberCPU})
 
 	// Login: each client logs in as the director of a company no other client is using at that moment,
@@ -348,11 +359,11 @@ func runSuite(ctx context.Context, o options) error {
 	last().vsFiber, last().vsSQL = ratio(refresh.rate(), fiber.rate()), ratio(refresh.rate(), refreshSQL.rate())
 
 	// Filters: nothing writes during these targets, so the service answers from its answer cache, which
-	// costs the access check (its session query reads the change counter too). A miss — after any write
-	// to a report, a vehicle or a type — adds the list, the types and the filter block's vehicles.
-	session := sqlStep{sessionSQL, fixed(sessionID, userID)}
+	// costs the access check (one statement: the company's auth and list versions). A miss — after any
+	// write to a report, a vehicle or a type — adds the list, the types and the filter block's vehicles.
+	session := sqlStep{versionsSQL, fixed(companyID)}
 	types, briefs := sqlStep{typesSQL, fixed(companyID)}, sqlStep{briefsSQL, fixed(companyID, 500)}
-	hitSQL := raw("baseline: raw SQL, a cache hit: the access check, 1 statement (reads the counter)", sqlCaller(db, session))
+	hitSQL := raw("baseline: raw SQL, a cache hit: the access check, 1 statement (reads the versions)", sqlCaller(db, session))
 	raw("baseline: raw SQL, a general filter cache miss: 4 statements", sqlCaller(db,
 		session, sqlStep{listAllSQL, fixed(companyID, pageRows, 0)}, types, briefs))
 	raw("baseline: raw SQL, a vehicle filter cache miss: 4 statements", sqlCaller(db,
@@ -399,7 +410,7 @@ func runSuite(ctx context.Context, o options) error {
 	})
 	last().vsFiber, last().vsSQL = ratio(feed.rate(), fiber.rate()), ratio(feed.rate(), feedSQLRate.rate())
 	r.close()
-	fb.stop()
+	fb.Stop()
 
 	logf("uploads: %d × %d MiB, %d rounds, on a fresh service…", o.uploads, o.uploadMiB, o.rounds)
 	up, err := measureUploads(ctx, o)
@@ -583,28 +594,18 @@ func rawRefresh(ctx context.Context, db *sql.DB, c rawChain) (rawChain, error) {
 	// drops calls that end after the deadline.)
 	ctx = context.WithoutCancel(ctx)
 	now := time.Now().UTC()
-	if _, err := queryArgs(ctx, db, refreshRowSQL, c.token); err != nil {
-		return c, err
-	}
-	if _, err := queryArgs(ctx, db, sessionSQL, c.session, c.user); err != nil {
+	if _, err := queryArgs(ctx, db, tokenSessionSQL, c.token); err != nil {
 		return c, err
 	}
 	var child int64
-	err := inTx(ctx, db, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, rotateSQL, c.token, now)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil || n != 1 {
-			return fmt.Errorf("raw refresh: rotated %d rows: %v", n, err)
-		}
-		return tx.QueryRowContext(ctx, childSQL, c.session, c.token, "raw-child", now, now.Add(720*time.Hour)).Scan(&child)
-	})
-	if err != nil {
+	if err := db.QueryRowContext(ctx, rotateSQL, c.token, now, "raw-child", now.Add(720*time.Hour)).Scan(&child); err != nil {
+		return c, fmt.Errorf("raw refresh: rotate: %w", err)
+	}
+	if _, err := queryArgs(ctx, db, listsVersionsSQL, c.company); err != nil {
 		return c, err
 	}
 	c.token = child
-	_, err = queryArgs(ctx, db, employeesSQL, c.company, maxEmployees)
+	_, err := queryArgs(ctx, db, employeesSQL, c.company, maxEmployees)
 	return c, err
 }
 

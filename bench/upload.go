@@ -168,7 +168,7 @@ func measureUploads(ctx context.Context, o options) (*uploadOutcome, error) {
 	// Raw and service rounds alternate, so that a noisy neighbour slows both rather than one.
 	client := &http.Client{Transport: &http.Transport{MaxConnsPerHost: n, DisableCompression: true}}
 	var raw, svc, tus uploadResult
-	rss := sampleRSS(r.svc.pid())
+	rss := sampleRSS(r.svc.PID())
 	for round := range o.rounds {
 		logf("round %d/%d: minio-go PutObject, %d × %d MiB…", round+1, o.rounds, n, size>>20)
 		raw.round(n, size, func(i int) error {

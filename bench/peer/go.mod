@@ -3,6 +3,7 @@ module github.com/forteleasing/inspections/bench/peer
 go 1.26.8
 
 require (
+	github.com/forteleasing/inspections/bench/kit v0.0.0
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/minio/minio-go/v7 v7.4.1
 	github.com/pocketbase/dbx v1.12.0
@@ -55,3 +56,5 @@ require (
 	modernc.org/memory v1.11.0 // indirect
 	modernc.org/sqlite v1.48.0 // indirect
 )
+
+replace github.com/forteleasing/inspections/bench/kit => ../kit

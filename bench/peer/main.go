@@ -206,8 +206,8 @@ func run(ctx context.Context, o options) error {
 		setupArgs := append([]string{"pbsetup", pbDir, pbS3}, os.Args[1:]...)
 		if p, err := startProc(self, setupArgs, nil, filepath.Join(dir, "pbsetup.log")); err != nil {
 			return err
-		} else if <-p.done; p.err != nil {
-			return fmt.Errorf("pocketbase setup: %v\n%s", p.err, tail(p.log))
+		} else if err := p.Wait(); err != nil {
+			return fmt.Errorf("pocketbase setup: %v\n%s", err, tail(p.LogPath()))
 		}
 		if cacheDir != "" {
 			if err := copyTree(pbDir, filepath.Join(cacheDir, "pb_data")); err != nil {
@@ -224,9 +224,9 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	closers = append(closers, func() { _ = pb.stop() })
+	closers = append(closers, func() { _ = pb.Stop() })
 	pbBase := "http://" + pbAddr
-	if err := pb.waitHTTP(ctx, pbBase+"/api/health", time.Minute); err != nil {
+	if err := pb.WaitHTTP(ctx, pbBase+"/api/health", time.Minute); err != nil {
 		return err
 	}
 
@@ -244,7 +244,7 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	closers = append(closers, func() { _ = ours.p.stop() })
+	closers = append(closers, func() { _ = ours.p.Stop() })
 	if !cached {
 		logf("service on SQLite: seeding %d reports…", len(f.reports))
 		keep := ""
@@ -268,7 +268,7 @@ func run(ctx context.Context, o options) error {
 		if oursPG, err = startService(ctx, "service (PostgreSQL)", bin, pgDir, pgURL, ourS3, uploadSize); err != nil {
 			return err
 		}
-		closers = append(closers, func() { _ = oursPG.p.stop() })
+		closers = append(closers, func() { _ = oursPG.p.Stop() })
 		logf("service on PostgreSQL: seeding %d reports…", len(f.reports))
 		if err := oursPG.seed(ctx, f, ""); err != nil {
 			return fmt.Errorf("seed the service on PostgreSQL: %w", err)

@@ -40,7 +40,7 @@ type uploadOutcome struct{ ours, pb uploadSide }
 func measureUploads(ctx context.Context, o options, f *fleet, waiting []int, ours *svc, ourAccess string, pb *proc, pbBase, pbToken string) *uploadOutcome {
 	size := int64(o.uploadMiB) << 20
 	out := &uploadOutcome{ours: uploadSide{label: "service: POST /reports/upload"}, pb: uploadSide{label: "PocketBase: POST …/videos/records"}}
-	out.ours.rssBefore, out.pb.rssBefore = procStatus(ours.p.pid(), "VmRSS"), procStatus(pb.pid(), "VmRSS")
+	out.ours.rssBefore, out.pb.rssBefore = procStatus(ours.p.PID(), "VmRSS"), procStatus(pb.PID(), "VmRSS")
 	client := &http.Client{Transport: &http.Transport{MaxConnsPerHost: o.uploads, DisableCompression: true}}
 	round := func(u *uploadSide, pid int, send func(i int) error) {
 		resetHWM(pid)
@@ -73,14 +73,14 @@ func measureUploads(ctx context.Context, o options, f *fleet, waiting []int, our
 			break
 		}
 		logf("upload round %d/%d: service, %d × %d MiB…", r+1, o.uploadRounds, o.uploads, o.uploadMiB)
-		round(&out.ours, ours.p.pid(), func(i int) error {
+		round(&out.ours, ours.p.PID(), func(i int) error {
 			rep := f.reports[waiting[r*o.uploads+i]]
 			return postMultipart(ctx, client, ours.base+"/reports/upload", "Bearer "+ourAccess, "file",
 				[][2]string{{"ref_key", rep.refKey}, {"time_sent", time.Now().Format("2006-01-02 15:04:05")}, {"lat", "43.238949"}, {"long", "76.889709"}},
 				mp4File(uint64(i), size), size, http.StatusCreated)
 		})
 		logf("upload round %d/%d: PocketBase, %d × %d MiB…", r+1, o.uploadRounds, o.uploads, o.uploadMiB)
-		round(&out.pb, pb.pid(), func(i int) error {
+		round(&out.pb, pb.PID(), func(i int) error {
 			return postMultipart(ctx, client, pbBase+"/api/collections/videos/records", pbToken, "video",
 				[][2]string{{"report", fmt.Sprintf(pbReportFmt, waiting[r*o.uploads+i])}}, mp4File(uint64(i), size), size, http.StatusOK)
 		})

@@ -75,8 +75,8 @@ func startService(ctx context.Context, name, bin, dir, dbURL, s3URL string, uplo
 		if s.p, err = startProc(bin, []string{"serve"}, env, filepath.Join(dir, "service.log")); err != nil {
 			return err
 		}
-		if err := s.p.waitHTTP(ctx, s.base+"/", 2*time.Minute); err != nil {
-			_ = s.p.stop()
+		if err := s.p.WaitHTTP(ctx, s.base+"/", 2*time.Minute); err != nil {
+			_ = s.p.Stop()
 			return err
 		}
 		return nil
@@ -95,7 +95,7 @@ func (s *svc) seed(ctx context.Context, f *fleet, keep string) error {
 	}
 	path, sqlite := strings.CutPrefix(s.dbURL, "sqlite://")
 	if sqlite {
-		if err := s.p.stop(); err != nil {
+		if err := s.p.Stop(); err != nil {
 			return err
 		}
 	}
