@@ -90,6 +90,8 @@ func setup(ctx context.Context, o options, extraEnv ...string) (*rig, error) {
 		"FL_JWT_SECRET=" + jwtSecret, "FL_ONEC_USER=" + onecUser, "FL_ONEC_PASSWORD=" + onecPass,
 		"FL_ACCESS_TTL=2h", "FL_OTP_COOLDOWN=1ms", "FL_OTP_HOURLY_PER_BIN=1000", "FL_OTP_HOURLY_PER_IP=1000",
 		"FL_OTP_DAILY_FAILURES=1000", "FL_LOG_LEVEL=warn",
+		// The uploads run as one user, -uploads at once: the per-user cap (2) would refuse most of them.
+		"FL_UPLOAD_CONCURRENCY_PER_USER=64",
 	}, extraEnv...)
 	r.svc, err = startProc(bin, []string{"serve"}, env, filepath.Join(dir, "service.log"))
 	if err != nil {

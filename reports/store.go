@@ -265,9 +265,6 @@ func (s *Store) commitUpload(ctx context.Context, refKey string, u uploadRow, al
 		if err != nil {
 			return err
 		}
-		if err := BumpReports(ctx, tx, u.CompanyID); err != nil {
-			return err
-		}
 		_, err = tx.NamedExecContext(ctx, `
 			INSERT INTO uploads (report_id, company_id, uploader_id, idempotency_key, object_key, size, sha256, content_type,
 				lat, lng, time_sent, odometer, created_at, started_at)
@@ -280,8 +277,14 @@ func (s *Store) commitUpload(ctx context.Context, refKey string, u uploadRow, al
 		if err := tx.GetContext(ctx, &uploadID, `SELECT id FROM uploads WHERE object_key = $1`, u.ObjectKey); err != nil {
 			return err
 		}
+		// The change counter, then the company's list versions: the order of every writer (1C batches and
+		// decisions too), so that two transactions never wait for each other's rows in a cycle (the other
+		// order deadlocked uploads against 1C upserts on PostgreSQL in bench soak).
 		seq, err := NextChange(ctx, tx)
 		if err != nil {
+			return err
+		}
+		if err := BumpReports(ctx, tx, u.CompanyID); err != nil {
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `

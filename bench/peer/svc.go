@@ -69,6 +69,8 @@ func startService(ctx context.Context, name, bin, dir, dbURL, s3URL string, uplo
 		// Logins are set-up here, not measured: the OTP limits are lifted so that 64 devices can log in.
 		"FL_OTP_COOLDOWN=1ms", "FL_OTP_HOURLY_PER_BIN=100000000", "FL_OTP_HOURLY_PER_IP=100000000", "FL_OTP_DAILY_FAILURES=100000000",
 		fmt.Sprintf("FL_UPLOAD_MAX_BYTES=%d", max(uploadMax, 64<<20)),
+		// The uploads run as one user, -uploads at once: the per-user cap (2) would refuse most of them.
+		"FL_UPLOAD_CONCURRENCY_PER_USER=64",
 	}
 	s.start = func(ctx context.Context) error {
 		var err error
