@@ -281,6 +281,7 @@ func runSuite(ctx context.Context, o options) error {
 	}
 	service := func(name string, do func(context.Context) error) stats {
 		if o.pprofDir != "" {
+			_ = os.MkdirAll(o.pprofDir, 0o755) // a missing directory fails the profile, not the row
 			profiles++
 			path := filepath.Join(o.pprofDir, fmt.Sprintf("%d-%s.pprof", profiles, slug(name)))
 			r.profile(ctx, o.warmup, o.duration-time.Second, path)
