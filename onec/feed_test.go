@@ -12,45 +12,9 @@ import (
 	"github.com/forteleasing/inspections/internal/apptest"
 )
 
-type feedItem struct {
-	RefKey string
-	Status int
-	Seq    int64
-	Raw    map[string]any
-}
-
-// readFeed pages from cursor to the end with limit, returning the items and the final cursor.
-func readFeed(t *testing.T, ta *apptest.App, query string, after string, limit int, between func()) ([]feedItem, string) {
-	t.Helper()
-	var items []feedItem
-	for pages := 0; pages < 10000; pages++ {
-		a := ta.Do(http.MethodGet, fmt.Sprintf("/1c/reports?after=%s&limit=%d%s", after, limit, query), nil, apptest.OneCAuth()...)
-		if a.Code != 200 {
-			t.Fatalf("feed: %d %s", a.Code, a.Raw)
-		}
-		for _, r := range a.Data()["reports"].([]any) {
-			m := r.(map[string]any)
-			items = append(items, feedItem{RefKey: m["ref_key"].(string), Status: int(m["status_code"].(float64)), Raw: m})
-		}
-		cursor := a.Str("cursor")
-		if n, _ := strconv.ParseInt(cursor, 10, 64); len(items) > 0 {
-			items[len(items)-1].Seq = n
-		}
-		if a.Str("next_cursor") == "" {
-			return items, cursor
-		}
-		after = a.Str("next_cursor")
-		if between != nil {
-			between()
-		}
-	}
-	t.Fatal("the feed never ended")
-	return nil, ""
-}
-
 func TestFeed_PagesThroughEveryReportOnce(t *testing.T) {
 	apptest.EachDialect(t, func(t *testing.T, ta *apptest.App) {
-		all, cursor := readFeed(t, ta, "", "0", 3, nil)
+		all, cursor := apptest.ReadFeed(t, ta, "", "0", 3, nil)
 		if len(all) != 8 {
 			t.Fatalf("feed holds %d reports, the demo has 8", len(all))
 		}
@@ -64,7 +28,7 @@ func TestFeed_PagesThroughEveryReportOnce(t *testing.T) {
 				t.Fatal("no vin_check key")
 			}
 		}
-		sent, _ := readFeed(t, ta, "&status=2", "0", 100, nil)
+		sent, _ := apptest.ReadFeed(t, ta, "&status=2", "0", 100, nil)
 		for _, it := range sent {
 			if it.Status != 2 {
 				t.Fatalf("status filter let %d through", it.Status)
@@ -73,7 +37,7 @@ func TestFeed_PagesThroughEveryReportOnce(t *testing.T) {
 		if len(sent) != 5 {
 			t.Fatalf("%d reports in status 2, want 5", len(sent))
 		}
-		more, _ := readFeed(t, ta, "", cursor, 3, nil)
+		more, _ := apptest.ReadFeed(t, ta, "", cursor, 3, nil)
 		if len(more) != 0 {
 			t.Fatalf("%d items after the end", len(more))
 		}
@@ -102,15 +66,15 @@ func TestFeed_NoChangeSkippedOrRepeatedWhileWritesHappen(t *testing.T) {
 				}
 			}
 		}()
-		var got []feedItem
+		var got []apptest.FeedItem
 		cursor := "0"
 		for round := 0; round < 20; round++ {
-			items, c := readFeed(t, ta, "", cursor, 2, nil)
+			items, c := apptest.ReadFeed(t, ta, "", cursor, 2, nil)
 			got, cursor = append(got, items...), c
 		}
 		stop.Store(true)
 		wg.Wait()
-		items, _ := readFeed(t, ta, "", cursor, 2, nil)
+		items, _ := apptest.ReadFeed(t, ta, "", cursor, 2, nil)
 		got = append(got, items...)
 
 		// Every report's current version was delivered, and the stream is one increasing sequence.
@@ -137,7 +101,7 @@ func TestFeed_NoChangeSkippedOrRepeatedWhileWritesHappen(t *testing.T) {
 				t.Errorf("report %s (change %d) never appeared in the feed", r.RefKey, r.Seq)
 			}
 		}
-		final, _ := readFeed(t, ta, "", "0", 1000, nil)
+		final, _ := apptest.ReadFeed(t, ta, "", "0", 1000, nil)
 		for _, it := range final {
 			if got := count(t, ta, `SELECT status_code FROM reports WHERE ref_key = $1`, it.RefKey); got != it.Status {
 				t.Errorf("%s: feed says %d, database %d", it.RefKey, it.Status, got)
@@ -174,7 +138,7 @@ func TestDecision_EveryWrongStateAndTheRightOne(t *testing.T) {
 		// Rejected reports take a new video; then 1C approves.
 		apptest.WantStatus(t, ta.Upload(tok, apptest.Meta(apptest.TaskRef), apptest.MP4(4096), false), 201, "")
 		apptest.WantStatus(t, decide(apptest.TaskRef, map[string]any{"status_code": 3, "reject_reason": "ignored"}), 200, "")
-		items, _ := readFeed(t, ta, "&status=3", "0", 100, nil)
+		items, _ := apptest.ReadFeed(t, ta, "&status=3", "0", 100, nil)
 		var item map[string]any
 		for _, it := range items {
 			if it.RefKey == apptest.TaskRef {

@@ -1,44 +1,15 @@
 package reports_test
 
 import (
-	"bufio"
 	"bytes"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/forteleasing/inspections/internal/apptest"
 )
-
-// rawUpload opens a connection to base and sends the header of an upload whose multipart body is
-// body; the caller sends the body (or part of it) as slowly as it likes.
-func rawUpload(t *testing.T, base, token, contentType string, length int) net.Conn {
-	t.Helper()
-	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	fmt.Fprintf(conn, "POST /reports/upload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n",
-		token, contentType, length)
-	return conn
-}
-
-// readAnswer reads the one HTTP answer on conn (or the error that ended it) and how long it took.
-func readAnswer(conn net.Conn, within time.Duration) (*http.Response, []byte, error) {
-	_ = conn.SetReadDeadline(time.Now().Add(within))
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, b, nil
-}
 
 // trickle sends b in n pieces spread over d: a client on a slow but working link.
 func trickle(conn net.Conn, b []byte, n int, d time.Duration) error {
@@ -63,12 +34,12 @@ func TestUpload_SlowButMovingBodyIsServed(t *testing.T) {
 	tok := ta.Login(apptest.DemoBIN, apptest.Director("slow")).Str("access_token")
 	body, ct := apptest.UploadBody(apptest.Meta(apptest.TaskRef), apptest.MP4(48<<10), false)
 	raw, _ := io.ReadAll(body)
-	conn := rawUpload(t, base, tok, ct, len(raw))
+	conn := apptest.RawUpload(t, base, tok, ct, len(raw))
 	start := time.Now()
 	if err := trickle(conn, raw, 25, 5*time.Second); err != nil {
 		t.Fatalf("the server stopped reading after %s: %v", time.Since(start), err)
 	}
-	resp, b, err := readAnswer(conn, 10*time.Second)
+	resp, b, err := apptest.ReadAnswer(conn, 10*time.Second)
 	if err != nil {
 		t.Fatalf("after %s: %v", time.Since(start), err)
 	}
@@ -88,12 +59,12 @@ func TestUpload_StalledBodyIsCutAfterTheIdleTimeout(t *testing.T) {
 	tok := ta.Login(apptest.DemoBIN, apptest.Director("stall")).Str("access_token")
 	body, ct := apptest.UploadBody(apptest.Meta(apptest.TaskRef), apptest.MP4(256<<10), false)
 	raw, _ := io.ReadAll(body)
-	conn := rawUpload(t, base, tok, ct, len(raw))
+	conn := apptest.RawUpload(t, base, tok, ct, len(raw))
 	if _, err := conn.Write(raw[:64<<10]); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	resp, b, err := readAnswer(conn, 15*time.Second)
+	resp, b, err := apptest.ReadAnswer(conn, 15*time.Second)
 	took := time.Since(start)
 	t.Logf("stalled after 64 KiB: cut after %s (%v, %v %s)", took.Round(time.Millisecond), err, statusOf(resp), b)
 	if err != nil && (isTimeout(err) || took > 10*time.Second) {
@@ -122,7 +93,7 @@ func TestUpload_ThirdConcurrentUploadOfOneUserIs429(t *testing.T) {
 	raw, _ := io.ReadAll(body)
 	held := make([]net.Conn, 2)
 	for i := range held {
-		held[i] = rawUpload(t, base, tok, ct, len(raw))
+		held[i] = apptest.RawUpload(t, base, tok, ct, len(raw))
 		if _, err := held[i].Write(raw[:32<<10]); err != nil {
 			t.Fatal(err)
 		}
@@ -132,12 +103,12 @@ func TestUpload_ThirdConcurrentUploadOfOneUserIs429(t *testing.T) {
 
 	// Only the first 8 KiB of the third body are sent (fasthttp reads that much with the header before
 	// any handler runs); the rest is never sent and must not be awaited.
-	third := rawUpload(t, base, tok, ct, len(raw))
+	third := apptest.RawUpload(t, base, tok, ct, len(raw))
 	if _, err := third.Write(raw[:8<<10]); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	resp, b, err := readAnswer(third, 5*time.Second)
+	resp, b, err := apptest.ReadAnswer(third, 5*time.Second)
 	if err != nil {
 		t.Fatalf("third upload: %v", err)
 	}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/forteleasing/inspections/internal/apptest"
 	"github.com/forteleasing/inspections/internal/database"
+	"github.com/forteleasing/inspections/internal/deptest"
 	"github.com/forteleasing/inspections/internal/httpx"
 	"github.com/forteleasing/inspections/media"
 	"github.com/forteleasing/inspections/reports"
@@ -225,58 +225,13 @@ func TestUpload_DatabaseFailingAfterTheObjectRemovesTheObject(t *testing.T) {
 	}
 }
 
-// proxy forwards TCP to target and can cut every connection after limit bytes from the client.
-type proxy struct {
-	ln     net.Listener
-	target string
-	limit  int64
-	mu     sync.Mutex
-	conns  []net.Conn
-}
-
-func startProxy(t *testing.T, target string, limit int64) *proxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proxy{ln: ln, target: target, limit: limit}
-	t.Cleanup(func() { ln.Close() })
-	go p.accept(ln)
-	return p
-}
-
-// accept forwards every connection ln takes until ln is closed.
-func (p *proxy) accept(ln net.Listener) {
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		go p.serve(c)
-	}
-}
-
-func (p *proxy) serve(c net.Conn) {
-	defer c.Close()
-	up, err := net.Dial("tcp", p.target)
-	if err != nil {
-		return
-	}
-	defer up.Close()
-	p.mu.Lock()
-	p.conns = append(p.conns, c, up)
-	p.mu.Unlock()
-	go func() { _, _ = io.Copy(c, up) }()
-	_, _ = io.CopyN(up, c, p.limit) // then both sides are closed: the store "dies" mid-request
-}
-
 func TestUpload_MinIODyingMidRequestLeavesTheReportUntouched(t *testing.T) {
 	raw := apptest.BucketURL(t)
 	u, _ := url.Parse(raw)
 	// Let the bucket be created through a healthy path first, then go through a proxy that cuts uploads.
 	healthy := apptest.New(t, "", "FL_MEDIA_URL", raw)
-	p := startProxy(t, u.Host, 256<<10)
-	u.Host = p.ln.Addr().String()
+	p := deptest.StartProxy(t, u.Host, 256<<10)
+	u.Host = p.Addr()
 	ta := apptest.New(t, "", "FL_MEDIA_URL", u.String())
 	tok := ta.Login(apptest.DemoBIN, apptest.Director("minio-dies")).Str("access_token")
 	a := ta.Upload(tok, apptest.Meta(apptest.TaskRef), apptest.MP4(4<<20), false)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -15,22 +14,9 @@ import (
 
 	"github.com/forteleasing/inspections/internal/apptest"
 	"github.com/forteleasing/inspections/internal/database/dbtest"
+	"github.com/forteleasing/inspections/internal/deptest"
 	"github.com/forteleasing/inspections/media"
 )
-
-// reopen lets the proxy accept again on its old address: the peer is back.
-func (p *proxy) reopen(t *testing.T) {
-	t.Helper()
-	ln, err := net.Listen("tcp", p.ln.Addr().String())
-	if err != nil {
-		t.Skipf("could not reopen the proxy port: %v", err)
-	}
-	p.mu.Lock()
-	p.ln = ln
-	p.mu.Unlock()
-	t.Cleanup(func() { ln.Close() })
-	go p.accept(ln)
-}
 
 // outcome is what one request of the traffic got.
 type outcome struct {
@@ -199,8 +185,8 @@ func TestFaults_PostgreSQLRestartDuringTraffic(t *testing.T) {
 		t.Fatal(err)
 	}
 	direct := apptest.New(t, u.String()) // migrates and loads the demo; also a healthy path for the checks
-	p := startProxy(t, u.Host, 1<<40)
-	u.Host = p.ln.Addr().String()
+	p := deptest.StartProxy(t, u.Host, 1<<40)
+	u.Host = p.Addr()
 	ta := apptest.New(t, u.String())
 	tasks := newTasks(t, ta, "pgfault", 300)
 	token := ta.Login(apptest.DemoBIN, apptest.Director("pg-fault")).Str("access_token")
@@ -212,9 +198,9 @@ func TestFaults_PostgreSQLRestartDuringTraffic(t *testing.T) {
 	var seen progress
 	go func() { done <- traffic(ta, token, tasks, stop, &seen) }()
 	apptest.Eventually(t, func() bool { return seen.of("upload 201") >= 2 && seen.of("list 200") >= 2 }, "traffic flowing before the fault")
-	p.cut() // every connection to PostgreSQL breaks, new ones are refused
+	p.Cut() // every connection to PostgreSQL breaks, new ones are refused
 	apptest.Eventually(t, func() bool { return seen.of("list 503", "upload 503") >= 2 }, "requests noticing the database being gone")
-	p.reopen(t) // PostgreSQL is back
+	p.Reopen(t) // PostgreSQL is back
 	back := seen.of("upload 201")
 	apptest.Eventually(t, func() bool { return seen.of("upload 201") >= back+2 }, "uploads succeeding again after PostgreSQL came back")
 	halt()
@@ -248,8 +234,8 @@ func TestFaults_MinIOStoppedAndStartedDuringUploads(t *testing.T) {
 	raw := apptest.BucketURL(t)
 	healthy := apptest.New(t, "", "FL_MEDIA_URL", raw) // creates the bucket; reads the store without the proxy
 	u, _ := url.Parse(raw)
-	p := startProxy(t, u.Host, 1<<40)
-	u.Host = p.ln.Addr().String()
+	p := deptest.StartProxy(t, u.Host, 1<<40)
+	u.Host = p.Addr()
 	ta := apptest.New(t, "", "FL_MEDIA_URL", u.String())
 	tasks := newTasks(t, ta, "s3fault", 300)
 	token := ta.Login(apptest.DemoBIN, apptest.Director("s3-fault")).Str("access_token")
@@ -261,9 +247,9 @@ func TestFaults_MinIOStoppedAndStartedDuringUploads(t *testing.T) {
 	var seen progress
 	go func() { done <- traffic(ta, token, tasks, stop, &seen) }()
 	apptest.Eventually(t, func() bool { return seen.of("upload 201") >= 2 }, "uploads flowing before the fault")
-	p.cut()
+	p.Cut()
 	apptest.Eventually(t, func() bool { return seen.of("upload 503") >= 2 }, "uploads noticing MinIO being gone")
-	p.reopen(t)
+	p.Reopen(t)
 	back := seen.of("upload 201")
 	apptest.Eventually(t, func() bool { return seen.of("upload 201") >= back+2 }, "uploads succeeding again after MinIO came back")
 	halt()
@@ -294,8 +280,8 @@ func TestReadiness_RedWhilePostgreSQLIsDownGreenAfter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := startProxy(t, u.Host, 1<<40)
-	u.Host = p.ln.Addr().String()
+	p := deptest.StartProxy(t, u.Host, 1<<40)
+	u.Host = p.Addr()
 	ta := apptest.New(t, u.String())
 	ready := func() (int, string) {
 		resp, err := ta.HTTP.Test(httptest.NewRequest(http.MethodGet, "/readyz", nil), -1)
@@ -308,11 +294,11 @@ func TestReadiness_RedWhilePostgreSQLIsDownGreenAfter(t *testing.T) {
 	if code, body := ready(); code != 200 {
 		t.Fatalf("ready: %d %s", code, body)
 	}
-	p.cut()
+	p.Cut()
 	if code, body := ready(); code != 503 || !strings.Contains(body, `"database"`) || strings.Contains(body, `"database":"ok"`) {
 		t.Fatalf("with PostgreSQL down: %d %s", code, body)
 	}
-	p.reopen(t)
+	p.Reopen(t)
 	if code, body := ready(); code != 200 {
 		t.Fatalf("after PostgreSQL came back: %d %s", code, body)
 	}

@@ -87,7 +87,7 @@ func TestFaults_MinIOHungMidUploadAnswers503Within60sThenRecovers(t *testing.T) 
 	body, ct := apptest.UploadBody(apptest.Meta(apptest.TaskRef), apptest.MP4(4<<20), false)
 	raw, _ := io.ReadAll(body)
 
-	conn := rawUpload(t, base, token, ct, len(raw))
+	conn := apptest.RawUpload(t, base, token, ct, len(raw))
 	if _, err := conn.Write(raw[:len(raw)/2]); err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +96,7 @@ func TestFaults_MinIOHungMidUploadAnswers503Within60sThenRecovers(t *testing.T) 
 	if _, err := conn.Write(raw[len(raw)/2:]); err != nil {
 		t.Fatal(err)
 	}
-	resp, b, err := readAnswer(conn, 90*time.Second)
+	resp, b, err := apptest.ReadAnswer(conn, 90*time.Second)
 	took := time.Since(start)
 	if err != nil {
 		t.Fatalf("upload with MinIO hung: no answer after %s: %v", took, err)

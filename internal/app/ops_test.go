@@ -12,14 +12,15 @@ import (
 	"testing"
 
 	"github.com/forteleasing/inspections/internal/apptest"
+	"github.com/forteleasing/inspections/internal/deptest"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 func TestReadiness_RedWhileMinIOIsDownGreenAfter(t *testing.T) {
 	raw := apptest.BucketURL(t)
 	u, _ := url.Parse(raw)
-	p := startProxy(t, u.Host, 1<<40) // a path to MinIO that the test can cut
-	u.Host = p.ln.Addr().String()
+	p := deptest.StartProxy(t, u.Host, 1<<40) // a path to MinIO that the test can cut
+	u.Host = p.Addr()
 	ta := apptest.New(t, "", "FL_MEDIA_URL", u.String())
 	ready := func() (int, map[string]any) {
 		resp, err := ta.HTTP.Test(httptest.NewRequest(http.MethodGet, "/readyz", nil), -1)
@@ -33,13 +34,13 @@ func TestReadiness_RedWhileMinIOIsDownGreenAfter(t *testing.T) {
 	if code, body := ready(); code != 200 || body["status"] != "ok" {
 		t.Fatalf("ready: %d %v", code, body)
 	}
-	p.cut() // MinIO unreachable
+	p.Cut() // MinIO unreachable
 	code, body := ready()
 	checks := body["checks"].(map[string]any)
 	if code != 503 || body["status"] != "unavailable" || checks["object_store"] == "ok" || checks["database"] != "ok" {
 		t.Fatalf("with MinIO down: %d %v", code, body)
 	}
-	p.reopen(t) // MinIO back on the same address
+	p.Reopen(t) // MinIO back on the same address
 	if code, body := ready(); code != 200 {
 		t.Fatalf("after MinIO returned: %d %v", code, body)
 	}

@@ -1,44 +1,15 @@
 package app_test
 
 import (
-	"bufio"
 	"bytes"
-	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/forteleasing/inspections/internal/apptest"
 )
-
-// rawUpload opens a connection to base and sends the header of an upload whose multipart body is
-// body; the caller sends the body (or part of it) as slowly as it likes.
-func rawUpload(t *testing.T, base, token, contentType string, length int) net.Conn {
-	t.Helper()
-	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	fmt.Fprintf(conn, "POST /reports/upload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n",
-		token, contentType, length)
-	return conn
-}
-
-// readAnswer reads the one HTTP answer on conn (or the error that ended it) and how long it took.
-func readAnswer(conn net.Conn, within time.Duration) (*http.Response, []byte, error) {
-	_ = conn.SetReadDeadline(time.Now().Add(within))
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, b, nil
-}
 
 // The header itself must arrive within the header timeout: a client that trickles its header is cut.
 func TestHTTP_SlowHeaderIsCut(t *testing.T) {

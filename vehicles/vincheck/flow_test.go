@@ -201,7 +201,7 @@ func vinChecks(t *testing.T, ta *apptest.App, refs ...string) map[string]map[str
 // feedChecks returns the vin_check of every report in the 1C feed that has one.
 func feedChecks(t *testing.T, ta *apptest.App) map[string]map[string]any {
 	t.Helper()
-	items, _ := readFeed(t, ta, "", "0", 1000, nil)
+	items, _ := apptest.ReadFeed(t, ta, "", "0", 1000, nil)
 	got := map[string]map[string]any{}
 	for _, it := range items {
 		if c, ok := it.Raw["vin_check"].(map[string]any); ok {
@@ -303,7 +303,7 @@ func TestVINCheck_UnconfiguredProvidersSayNotConfigured(t *testing.T) {
 func TestVINCheck_FeedShowsNullBeforeAnyUpload(t *testing.T) {
 	ta := apptest.New(t, "")
 	refs := vinVehicles(t, ta, map[string]string{"454DDD02": vinLexus})
-	items, _ := readFeed(t, ta, "", "0", 1000, nil)
+	items, _ := apptest.ReadFeed(t, ta, "", "0", 1000, nil)
 	for _, it := range items {
 		if it.RefKey == refs["454DDD02"] {
 			if v, ok := it.Raw["vin_check"]; !ok || v != nil {
