@@ -30,7 +30,7 @@ func jobs(t *testing.T, ta *apptest.App, kind, trigger string, states ...string)
 	if len(states) > 0 {
 		q += ` AND state IN ('` + strings.Join(states, "', '") + `')`
 	}
-	return count(t, ta, q, args...)
+	return apptest.Count(t, ta, q, args...)
 }
 
 // logJobsOnFailure logs River's jobs when the test fails.
@@ -57,7 +57,7 @@ func logJobsOnFailure(t *testing.T, ta *apptest.App) {
 // failedTries reports whether a job of kind has failed a try and is to be tried again.
 func failedTries(t *testing.T, ta *apptest.App, kind string) bool {
 	t.Helper()
-	return count(t, ta, `SELECT COUNT(*) FROM river_job WHERE kind = $1 AND errors IS NOT NULL
+	return apptest.Count(t, ta, `SELECT COUNT(*) FROM river_job WHERE kind = $1 AND errors IS NOT NULL
 		AND state IN ('available', 'retryable', 'running', 'scheduled')`, kind) > 0
 }
 
@@ -227,7 +227,7 @@ func TestAnalysis_RetriedAfterStoreFaultOnceEachReason(t *testing.T) {
 		if a := okFeedItem(t, ta, "auth-retry")["authenticity"].(map[string]any); a["verdict"] != "pending" {
 			t.Fatalf("a failed try stored an analysis: %v", a)
 		}
-		if runs := count(t, ta, `SELECT runs FROM authenticity_checks a JOIN reports r ON r.id = a.report_id WHERE r.ref_key = 'auth-retry'`); runs != 0 {
+		if runs := apptest.Count(t, ta, `SELECT runs FROM authenticity_checks a JOIN reports r ON r.id = a.report_id WHERE r.ref_key = 'auth-retry'`); runs != 0 {
 			t.Fatalf("%d evaluations stored while the store was hung", runs)
 		}
 
@@ -241,10 +241,10 @@ func TestAnalysis_RetriedAfterStoreFaultOnceEachReason(t *testing.T) {
 		if err := ta.DB.Get(&retried, `SELECT COUNT(*) FROM river_job WHERE kind = 'authenticity' AND attempt >= 2`); err != nil || retried == 0 {
 			t.Fatalf("no analysis was tried again (%v)", err)
 		}
-		if n := count(t, ta, `SELECT COUNT(*) FROM authenticity_checks a JOIN reports r ON r.id = a.report_id WHERE r.ref_key = 'auth-retry'`); n != 1 {
+		if n := apptest.Count(t, ta, `SELECT COUNT(*) FROM authenticity_checks a JOIN reports r ON r.id = a.report_id WHERE r.ref_key = 'auth-retry'`); n != 1 {
 			t.Fatalf("%d analyses of one upload", n)
 		}
-		if runs := count(t, ta, `SELECT runs FROM authenticity_checks a JOIN reports r ON r.id = a.report_id WHERE r.ref_key = 'auth-retry'`); runs != 2 {
+		if runs := apptest.Count(t, ta, `SELECT runs FROM authenticity_checks a JOIN reports r ON r.id = a.report_id WHERE r.ref_key = 'auth-retry'`); runs != 2 {
 			t.Fatalf("%d evaluations stored, want 2 (upload, VIN check)", runs)
 		}
 		wantOncePerReason(t, ta, "clock_skew", "edited_video")
@@ -284,7 +284,7 @@ func TestAnalysis_OnceAcrossRestarts(t *testing.T) {
 
 		third := apptest.NewStopped(t, dbURL, app.Deps{}, env...)
 		logJobsOnFailure(t, third)
-		if runs := count(t, third, `SELECT runs FROM authenticity_checks a JOIN reports r ON r.id = a.report_id WHERE r.ref_key = 'auth-restart'`); runs != 0 {
+		if runs := apptest.Count(t, third, `SELECT runs FROM authenticity_checks a JOIN reports r ON r.id = a.report_id WHERE r.ref_key = 'auth-restart'`); runs != 0 {
 			t.Fatalf("%d evaluations stored before the third instance", runs)
 		}
 		var before int64
@@ -299,10 +299,10 @@ func TestAnalysis_OnceAcrossRestarts(t *testing.T) {
 		if got := reasonCodes(item); !slices.Equal(got, []string{"clock_skew", "edited_video"}) {
 			t.Fatalf("reasons %v", got)
 		}
-		if n := count(t, third, `SELECT COUNT(*) FROM authenticity_checks a JOIN reports r ON r.id = a.report_id WHERE r.ref_key = 'auth-restart'`); n != 1 {
+		if n := apptest.Count(t, third, `SELECT COUNT(*) FROM authenticity_checks a JOIN reports r ON r.id = a.report_id WHERE r.ref_key = 'auth-restart'`); n != 1 {
 			t.Fatalf("%d analyses of one upload", n)
 		}
-		if runs := count(t, third, `SELECT runs FROM authenticity_checks a JOIN reports r ON r.id = a.report_id WHERE r.ref_key = 'auth-restart'`); runs != 2 {
+		if runs := apptest.Count(t, third, `SELECT runs FROM authenticity_checks a JOIN reports r ON r.id = a.report_id WHERE r.ref_key = 'auth-restart'`); runs != 2 {
 			t.Fatalf("%d evaluations stored, want 2 (upload, VIN check)", runs)
 		}
 		var after, seq int64

@@ -71,15 +71,6 @@ func feed(t *testing.T, ta *apptest.App) []map[string]any {
 	return out
 }
 
-func count(t *testing.T, ta *apptest.App, q string, args ...any) int {
-	t.Helper()
-	var n int
-	if err := ta.DB.Get(&n, q, args...); err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
 // fakeOkpock answers Okpock's /info and /preview for the plates given, as its document shows.
 func fakeOkpock(t *testing.T, vins map[string]string) *httptest.Server {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -109,7 +100,7 @@ func analysed(t *testing.T, ta *apptest.App, ref string) map[string]any {
 	var item map[string]any
 	apptest.Eventually(t, func() bool {
 		// The count first: the feed read after it shows at least that evaluation.
-		runs := count(t, ta, `SELECT COALESCE(MAX(a.runs), 0) FROM authenticity_checks a JOIN reports r ON r.id = a.report_id WHERE r.ref_key = $1`, ref)
+		runs := apptest.Count(t, ta, `SELECT COALESCE(MAX(a.runs), 0) FROM authenticity_checks a JOIN reports r ON r.id = a.report_id WHERE r.ref_key = $1`, ref)
 		for _, it := range feed(t, ta) {
 			if it["ref_key"] != ref {
 				continue
@@ -218,7 +209,7 @@ func TestAuthenticity_FeedShowsVerdictsOfRealUploads(t *testing.T) {
 			t.Fatalf("re-queueing a finished analysis (%s) queued a job (%v)", trigger, err)
 		}
 	}
-	if runs := count(t, ta, `SELECT runs FROM authenticity_checks WHERE upload_id = $1`, id); runs != 2 {
+	if runs := apptest.Count(t, ta, `SELECT runs FROM authenticity_checks WHERE upload_id = $1`, id); runs != 2 {
 		t.Fatalf("the analysis ran %d times, want twice (upload, then VIN check)", runs)
 	}
 }

@@ -95,15 +95,6 @@ func TestPush_DeadTokensAreForgottenAndFailuresNeverFailTheRequest(t *testing.T)
 	apptest.WantStatus(t, a, 200, "")
 	release()
 	apptest.Eventually(t, func() bool {
-		return count(t, ta, `SELECT count(*) FROM sessions WHERE fcm_token = 'fcm-old-phone'`) == 0
+		return apptest.Count(t, ta, `SELECT count(*) FROM sessions WHERE fcm_token = 'fcm-old-phone'`) == 0
 	}, "the unregistered token was not forgotten")
-}
-
-func count(t *testing.T, ta *apptest.App, q string, args ...any) int {
-	t.Helper()
-	var n int
-	if err := ta.DB.Get(&n, q, args...); err != nil {
-		t.Fatal(err)
-	}
-	return n
 }

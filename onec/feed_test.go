@@ -103,7 +103,7 @@ func TestFeed_NoChangeSkippedOrRepeatedWhileWritesHappen(t *testing.T) {
 		}
 		final, _ := apptest.ReadFeed(t, ta, "", "0", 1000, nil)
 		for _, it := range final {
-			if got := count(t, ta, `SELECT status_code FROM reports WHERE ref_key = $1`, it.RefKey); got != it.Status {
+			if got := apptest.Count(t, ta, `SELECT status_code FROM reports WHERE ref_key = $1`, it.RefKey); got != it.Status {
 				t.Errorf("%s: feed says %d, database %d", it.RefKey, it.Status, got)
 			}
 		}

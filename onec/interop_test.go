@@ -99,15 +99,6 @@ func oneString(t *testing.T, a *apptest.App, q string, args ...any) string {
 	return s
 }
 
-func count(t *testing.T, a *apptest.App, q string, args ...any) int {
-	t.Helper()
-	var n int
-	if err := a.DB.Get(&n, a.DB.Rebind(q), args...); err != nil {
-		t.Fatalf("%s: %v", q, err)
-	}
-	return n
-}
-
 func company(biin, name string) map[string]any {
 	return map[string]any{"biin": biin, "name": name, "email": "boss@" + biin + ".kz",
 		"director": map[string]any{"first_name": "Дир", "last_name": "Ектор", "mobile": "+77000000000"}, "active": true}
@@ -165,7 +156,7 @@ func TestInterop_BOMIsSkippedOnEveryUpsertAndTheDecision(t *testing.T) {
 		if s := oneString(t, a, `SELECT reject_reason FROM reports WHERE ref_key = 'bom-report-2'`); s != "Нет VIN" {
 			t.Fatalf("reject_reason %q", s)
 		}
-		if n := count(t, a, `SELECT count(*) FROM reports WHERE ref_key IN ('bom-report-1', 'bom-report-2') AND status_code IN (3, 4)`); n != 2 {
+		if n := apptest.Count(t, a, `SELECT count(*) FROM reports WHERE ref_key IN ('bom-report-1', 'bom-report-2') AND status_code IN (3, 4)`); n != 2 {
 			t.Fatalf("decided reports: %d", n)
 		}
 	})
@@ -315,7 +306,7 @@ func TestInterop_GUIDsAreCaseInsensitive(t *testing.T) {
 		}
 		apptest.WantStatus(t, send(a, http.MethodPut, "/1c/vehicles", vehicle(upper, "111UPP02"), "application/json"), 200, "")
 		apptest.WantStatus(t, send(a, http.MethodPut, "/1c/vehicles", vehicle(lower, "222UPP02"), "application/json"), 200, "")
-		if n := count(t, a, `SELECT count(*) FROM vehicles WHERE lower(guid) = $1`, lower); n != 1 {
+		if n := apptest.Count(t, a, `SELECT count(*) FROM vehicles WHERE lower(guid) = $1`, lower); n != 1 {
 			t.Fatalf("%d rows for one GUID in two cases", n)
 		}
 		if g := oneString(t, a, `SELECT guid FROM vehicles WHERE plate_number = '222UPP02'`); g != lower {
@@ -325,7 +316,7 @@ func TestInterop_GUIDsAreCaseInsensitive(t *testing.T) {
 		apptest.WantStatus(t, send(a, http.MethodPut, "/1c/reports", mustJSON(t, []any{rep}), "application/json"), 200, "")
 		rep["ref_key"], rep["report_number"] = refLower, "000000078"
 		apptest.WantStatus(t, send(a, http.MethodPut, "/1c/reports", mustJSON(t, []any{rep}), "application/json"), 200, "")
-		if n := count(t, a, `SELECT count(*) FROM reports WHERE lower(ref_key) = $1`, refLower); n != 1 {
+		if n := apptest.Count(t, a, `SELECT count(*) FROM reports WHERE lower(ref_key) = $1`, refLower); n != 1 {
 			t.Fatalf("%d report rows for one ref_key in two cases", n)
 		}
 

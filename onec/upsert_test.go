@@ -11,7 +11,7 @@ import (
 
 func TestOneC_WrongOrMissingCredentialsWriteNothing(t *testing.T) {
 	ta := apptest.New(t, "")
-	before := count(t, ta, `SELECT count(*) FROM companies`)
+	before := apptest.Count(t, ta, `SELECT count(*) FROM companies`)
 	body := []any{company("000000000000", "Новая")}
 	for name, hdr := range map[string][]string{
 		"missing":        nil,
@@ -24,7 +24,7 @@ func TestOneC_WrongOrMissingCredentialsWriteNothing(t *testing.T) {
 			t.Errorf("%s: %d %s", name, a.Code, a.Raw)
 		}
 	}
-	if after := count(t, ta, `SELECT count(*) FROM companies`); after != before {
+	if after := apptest.Count(t, ta, `SELECT count(*) FROM companies`); after != before {
 		t.Fatalf("companies %d → %d after refused calls", before, after)
 	}
 }
@@ -38,7 +38,7 @@ func TestOneC_CompaniesAreIdempotentAndAllOrNothing(t *testing.T) {
 				t.Fatalf("upsert %d: %d %s", i, a.Code, a.Raw)
 			}
 		}
-		if n := count(t, ta, `SELECT count(*) FROM companies WHERE biin = '000000000000'`); n != 1 {
+		if n := apptest.Count(t, ta, `SELECT count(*) FROM companies WHERE biin = '000000000000'`); n != 1 {
 			t.Fatalf("rows: %d", n)
 		}
 		bad := company("000000000001", "Вторая") // wrong check digit
@@ -50,7 +50,7 @@ func TestOneC_CompaniesAreIdempotentAndAllOrNothing(t *testing.T) {
 		if len(fields) < 3 || fields[0].(map[string]any)["index"] != 1.0 {
 			t.Fatalf("fields: %s", a.Raw)
 		}
-		if n := count(t, ta, `SELECT count(*) FROM companies WHERE biin = '200000000002'`); n != 0 {
+		if n := apptest.Count(t, ta, `SELECT count(*) FROM companies WHERE biin = '200000000002'`); n != 0 {
 			t.Fatal("a valid item of a refused batch was written")
 		}
 		apptest.WantStatus(t, ta.Do(http.MethodPut, "/1c/companies", strings.NewReader(`{"biin":"x"}`), append(apptest.OneCAuth(), "Content-Type", "application/json")...), 400, "invalid_json")
@@ -95,7 +95,7 @@ func TestOneC_ReferencesToUnknownRowsAre422(t *testing.T) {
 		if !strings.Contains(string(a.Raw), `"index":1,"field":"biin"`) || !strings.Contains(string(a.Raw), `"index":2,"field":"vehicle_type_code"`) {
 			t.Fatalf("fields: %s", a.Raw)
 		}
-		if n := count(t, ta, `SELECT count(*) FROM vehicles WHERE guid = 'v-ok'`); n != 0 {
+		if n := apptest.Count(t, ta, `SELECT count(*) FROM vehicles WHERE guid = 'v-ok'`); n != 0 {
 			t.Fatal("refused batch wrote a vehicle")
 		}
 		r := ta.JSON(http.MethodPut, "/1c/reports", []any{map[string]any{"ref_key": "r-1", "report_number": "1", "vehicle_guid": "nope",
@@ -114,7 +114,7 @@ func TestOneC_StaleToSubmitDoesNotHideAnUpload(t *testing.T) {
 	ref := "646ba713-d1d7-11ec-9405-005056aaa4ae" // status 2 in the demo
 	ta.JSON(http.MethodPut, "/1c/reports", []any{map[string]any{"ref_key": ref, "report_number": "000000001", "vehicle_guid": apptest.BINVehicle,
 		"date_start": "2022-03-03T00:00:00", "date_finish": "2022-03-10T00:00:00", "status_code": 1}}, apptest.OneCAuth()...)
-	if s := count(t, ta, `SELECT status_code FROM reports WHERE ref_key = $1`, ref); s != 2 {
+	if s := apptest.Count(t, ta, `SELECT status_code FROM reports WHERE ref_key = $1`, ref); s != 2 {
 		t.Fatalf("status %d, want 2 kept", s)
 	}
 }
@@ -137,5 +137,5 @@ func TestOneC_VehicleMovedToAnotherCompanyTakesItsReports(t *testing.T) {
 
 func reportStatus(t *testing.T, ta *apptest.App, ref string) int {
 	t.Helper()
-	return count(t, ta, `SELECT status_code FROM reports WHERE ref_key = $1`, ref)
+	return apptest.Count(t, ta, `SELECT status_code FROM reports WHERE ref_key = $1`, ref)
 }

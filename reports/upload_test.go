@@ -26,7 +26,7 @@ import (
 )
 
 func reportStatus(t *testing.T, ta *apptest.App, ref string) int {
-	return count(t, ta, `SELECT status_code FROM reports WHERE ref_key = $1`, ref)
+	return apptest.Count(t, ta, `SELECT status_code FROM reports WHERE ref_key = $1`, ref)
 }
 
 func TestUpload_StoresTheVideoAndMovesTheReportToSent(t *testing.T) {
@@ -139,7 +139,7 @@ func TestUpload_RetryWithTheSameKeyStoresOnce(t *testing.T) {
 		for i := 0; i < 3; i++ {
 			apptest.WantStatus(t, ta.Upload(tok, apptest.Meta(apptest.TaskRef), video, false, "Idempotency-Key", "upload-42"), 201, "")
 		}
-		if n := count(t, ta, `SELECT count(*) FROM uploads`); n != 1 {
+		if n := apptest.Count(t, ta, `SELECT count(*) FROM uploads`); n != 1 {
 			t.Fatalf("%d upload rows", n)
 		}
 		if n := len(videos(t, ta)); n != 1 {
@@ -239,7 +239,7 @@ func TestUpload_MinIODyingMidRequestLeavesTheReportUntouched(t *testing.T) {
 	if s := reportStatus(t, ta, apptest.TaskRef); s != 1 {
 		t.Fatalf("report status %d", s)
 	}
-	if n := count(t, ta, `SELECT count(*) FROM uploads`); n != 0 {
+	if n := apptest.Count(t, ta, `SELECT count(*) FROM uploads`); n != 0 {
 		t.Fatalf("%d upload rows", n)
 	}
 	var keys []string

@@ -12,17 +12,6 @@ import (
 	"github.com/forteleasing/inspections/media/mp4meta/mp4test"
 )
 
-// makeMP4 writes a minimal ISO-BMFF file: an ftyp box, then an mdat box filling it to size bytes.
-func makeMP4(size int) []byte {
-	b := make([]byte, size)
-	binary.BigEndian.PutUint32(b[0:], 24)
-	copy(b[4:], "ftypisom\x00\x00\x02\x00isommp41")
-	binary.BigEndian.PutUint32(b[24:], uint32(size-24))
-	copy(b[28:], "mdat")
-	_, _ = rand.Read(b[32:])
-	return b
-}
-
 // realVideo is a video ffmpeg encoded, grown to size bytes with a trailing "free" box of random bytes
 // (which players skip), so large uploads are real files without minutes of encoding.
 func realVideo(t testing.TB, size int) []byte {
@@ -38,17 +27,8 @@ func realVideo(t testing.TB, size int) []byte {
 	return append(v, pad...)
 }
 
-func count(t testing.TB, ta *apptest.App, q string, args ...any) int {
-	t.Helper()
-	var n int
-	if err := ta.DB.Get(&n, q, args...); err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
 func reportStatus(t testing.TB, ta *apptest.App, ref string) int {
-	return count(t, ta, `SELECT status_code FROM reports WHERE ref_key = $1`, ref)
+	return apptest.Count(t, ta, `SELECT status_code FROM reports WHERE ref_key = $1`, ref)
 }
 
 // plainUpload sends video to POST /reports/upload.

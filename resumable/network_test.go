@@ -366,7 +366,9 @@ func concurrentPATCHes(t *testing.T, a *apptest.App, baseA string, b *apptest.Ap
 	if _, err := pw.Write(video[:1<<20]); err != nil {
 		t.Fatal(err)
 	}
-	apptest.Eventually(t, func() bool { return count(t, a, `SELECT count(*) FROM resumable_locks WHERE upload_id = $1`, id) == 1 }, "the slow PATCH took no lock")
+	apptest.Eventually(t, func() bool {
+		return apptest.Count(t, a, `SELECT count(*) FROM resumable_locks WHERE upload_id = $1`, id) == 1
+	}, "the slow PATCH took no lock")
 
 	// ...until a PATCH on instance B asks for the lock: A's PATCH stops and keeps what it had, B's
 	// is then told the offset moved.

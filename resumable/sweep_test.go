@@ -16,7 +16,7 @@ import (
 func TestTus_ExpiredUploadsAreSwept(t *testing.T) {
 	apptest.EachStore(t, func(t *testing.T, ta *apptest.App) {
 		tok := ta.Token(apptest.DemoBIN, apptest.Director("sweep"))
-		video := makeMP4(10<<20 + 5)
+		video := apptest.MP4(10<<20 + 5)
 		old := tusPath(t, tusCreate(ta, tok, len(video), tusFields(taskRef)))
 		if p := tusPatch(ta, tok, old, 0, video[:9<<20]); p.Code != 204 { // a part and a tail on S3
 			t.Fatalf("PATCH %d %s", p.Code, p.Raw)
@@ -45,7 +45,7 @@ func TestTus_ExpiredUploadsAreSwept(t *testing.T) {
 			t.Fatalf("the sweep removed %d (%v), want the expired upload and the committed one's bookkeeping", n, err)
 		}
 		apptest.WantStatus(t, tusHead(ta, tok, old), 404, "")
-		if count(t, ta, `SELECT count(*) FROM resumable_uploads`) != 0 {
+		if apptest.Count(t, ta, `SELECT count(*) FROM resumable_uploads`) != 0 {
 			t.Fatal("rows left")
 		}
 		// The committed video stays, everything else of the expired upload is gone.
@@ -72,7 +72,7 @@ func TestTus_ExpiredUploadsAreSwept(t *testing.T) {
 func TestTus_SweepAbortsAMultipartUploadWhoseIdWasNeverRecorded(t *testing.T) {
 	ta := apptest.New(t, "", "FL_MEDIA_URL", apptest.BucketURL(t))
 	tok := ta.Token(apptest.DemoBIN, apptest.Director("crash"))
-	video := makeMP4(10<<20 + 5)
+	video := apptest.MP4(10<<20 + 5)
 	id := tusPath(t, tusCreate(ta, tok, len(video), tusFields(taskRef)))
 	if p := tusPatch(ta, tok, id, 0, video[:9<<20]); p.Code != 204 { // one 5 MiB part uploaded
 		t.Fatalf("PATCH %d %s", p.Code, p.Raw)

@@ -65,7 +65,7 @@ func tusHead(ta *apptest.App, tok, path string) apptest.Answer {
 }
 
 func uploadRows(t *testing.T, ta *apptest.App) int {
-	return count(t, ta, `SELECT count(*) FROM uploads`)
+	return apptest.Count(t, ta, `SELECT count(*) FROM uploads`)
 }
 
 func TestTus_DiscoveryAnswersTheProtocol(t *testing.T) {
@@ -81,7 +81,7 @@ func TestTus_DiscoveryAnswersTheProtocol(t *testing.T) {
 func TestTus_UploadInChunksCommitsLikeThePlainEndpoint(t *testing.T) {
 	apptest.EachStore(t, func(t *testing.T, ta *apptest.App) {
 		tok := ta.Login(apptest.DemoBIN, apptest.Director("tus")).Str("access_token")
-		video := makeMP4(11<<20 + 12345) // more than one S3 part, and a tail
+		video := apptest.MP4(11<<20 + 12345) // more than one S3 part, and a tail
 		sum := sha256.Sum256(video)
 		fields := tusFields(taskRef)
 		fields["sha256"] = hex.EncodeToString(sum[:])
@@ -139,7 +139,7 @@ func TestTus_UploadInChunksCommitsLikeThePlainEndpoint(t *testing.T) {
 		if !bytes.Equal(got, video) {
 			t.Fatal("stored bytes differ from the upload")
 		}
-		if n := count(t, ta, `SELECT count(*) FROM report_events WHERE status_code = 2 AND report_id = (SELECT id FROM reports WHERE ref_key = $1)`, taskRef); n != 1 {
+		if n := apptest.Count(t, ta, `SELECT count(*) FROM report_events WHERE status_code = 2 AND report_id = (SELECT id FROM reports WHERE ref_key = $1)`, taskRef); n != 1 {
 			t.Fatalf("%d history events", n)
 		}
 		// A client that lost the last answer asks again and is told it is done.
@@ -179,7 +179,7 @@ func TestTus_CreationIsValidatedLikeThePlainEndpoint(t *testing.T) {
 			t.Fatal(err)
 		}
 		apptest.WantStatus(t, tusCreate(ta, tok, 1000, tusFields(taskRef)), 409, "report_not_awaiting_video")
-		if n := count(t, ta, `SELECT count(*) FROM resumable_uploads`); n != 0 {
+		if n := apptest.Count(t, ta, `SELECT count(*) FROM resumable_uploads`); n != 0 {
 			t.Fatalf("%d uploads created by refused requests", n)
 		}
 	})
@@ -201,7 +201,7 @@ func TestTus_NotAVideoIsRefusedAndDiscarded(t *testing.T) {
 			}
 			apptest.WantStatus(t, tusHead(ta, tok, path), 404, "")
 		}
-		if n := count(t, ta, `SELECT count(*) FROM resumable_uploads`); n != 0 {
+		if n := apptest.Count(t, ta, `SELECT count(*) FROM resumable_uploads`); n != 0 {
 			t.Fatalf("%d uploads left", n)
 		}
 		// The plain endpoint refuses a photo too.
@@ -213,7 +213,7 @@ func TestTus_NotAVideoIsRefusedAndDiscarded(t *testing.T) {
 func TestTus_ChecksumMismatchAnswers460AndDiscards(t *testing.T) {
 	apptest.EachStore(t, func(t *testing.T, ta *apptest.App) {
 		tok := ta.Login(apptest.DemoBIN, apptest.Director("tus-460")).Str("access_token")
-		video := makeMP4(200 << 10)
+		video := apptest.MP4(200 << 10)
 		fields := tusFields(taskRef)
 		fields["sha256"] = strings.Repeat("ab", 32)
 		path := tusPath(t, tusCreate(ta, tok, len(video), fields))
@@ -228,13 +228,13 @@ func TestTus_ChecksumMismatchAnswers460AndDiscards(t *testing.T) {
 func TestTus_ReportDecidedMeanwhileAnswers409AndDiscards(t *testing.T) {
 	apptest.EachStore(t, func(t *testing.T, ta *apptest.App) {
 		tok := ta.Login(apptest.DemoBIN, apptest.Director("tus-409")).Str("access_token")
-		video := makeMP4(300 << 10)
+		video := apptest.MP4(300 << 10)
 		path := tusPath(t, tusCreate(ta, tok, len(video), tusFields(taskRef)))
 		if p := tusPatch(ta, tok, path, 0, video[:1000]); p.Code != 204 {
 			t.Fatalf("first PATCH %d %s", p.Code, p.Raw)
 		}
 		// Another device uploads the report's video meanwhile.
-		apptest.WantStatus(t, plainUpload(ta, tok, taskRef, makeMP4(1000)), 201, "")
+		apptest.WantStatus(t, plainUpload(ta, tok, taskRef, apptest.MP4(1000)), 201, "")
 		apptest.WantStatus(t, tusPatch(ta, tok, path, 1000, video[1000:]), 409, "report_not_awaiting_video")
 		apptest.WantStatus(t, tusHead(ta, tok, path), 404, "")
 		if uploadRows(t, ta) != 1 {
@@ -247,7 +247,7 @@ func TestTus_OwnershipAndTermination(t *testing.T) {
 	apptest.EachStore(t, func(t *testing.T, ta *apptest.App) {
 		login := ta.Login(apptest.DemoBIN, apptest.Director("tus-own"))
 		tok := login.Str("access_token")
-		video := makeMP4(100 << 10)
+		video := apptest.MP4(100 << 10)
 		path := tusPath(t, tusCreate(ta, tok, len(video), tusFields(taskRef)))
 		if p := tusPatch(ta, tok, path, 0, video[:5000]); p.Code != 204 {
 			t.Fatalf("PATCH %d %s", p.Code, p.Raw)
@@ -270,7 +270,7 @@ func TestTus_OwnershipAndTermination(t *testing.T) {
 			t.Fatalf("DELETE %d %s", del.Code, del.Raw)
 		}
 		apptest.WantStatus(t, tusHead(ta, fresh, path), 404, "")
-		if n := count(t, ta, `SELECT count(*) FROM resumable_uploads`); n != 0 {
+		if n := apptest.Count(t, ta, `SELECT count(*) FROM resumable_uploads`); n != 0 {
 			t.Fatalf("%d rows after DELETE", n)
 		}
 		assertNoTusBytes(t, ta)

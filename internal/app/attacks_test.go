@@ -35,7 +35,7 @@ func TestSecurity_EveryRouteWithAnotherCompanysIDIsNotFoundAndChangesNothing(t *
 		}
 		apptest.WantStatus(t, ta.JSON(http.MethodPut, "/1c/reports", []any{map[string]any{"ref_key": otherReport, "report_number": "x",
 			"vehicle_guid": apptest.IINVehicle, "date_start": "2099-01-01T00:00:00", "date_finish": "2099-01-08T00:00:00", "status_code": 1}}, apptest.OneCAuth()...), 200, "")
-		before := count(t, ta, `SELECT count(*) FROM uploads`) + count(t, ta, `SELECT count(*) FROM users WHERE active`)
+		before := apptest.Count(t, ta, `SELECT count(*) FROM uploads`) + apptest.Count(t, ta, `SELECT count(*) FROM users WHERE active`)
 		for _, c := range []struct {
 			name    string
 			do      func() apptest.Answer
@@ -53,7 +53,7 @@ func TestSecurity_EveryRouteWithAnotherCompanysIDIsNotFoundAndChangesNothing(t *
 				t.Errorf("%s: %d %s, want 404 %s", c.name, a.Code, a.Raw, c.errCode)
 			}
 		}
-		if after := count(t, ta, `SELECT count(*) FROM uploads`) + count(t, ta, `SELECT count(*) FROM users WHERE active`); after != before {
+		if after := apptest.Count(t, ta, `SELECT count(*) FROM uploads`) + apptest.Count(t, ta, `SELECT count(*) FROM users WHERE active`); after != before {
 			t.Errorf("cross-company calls changed something: %d rows before, %d after", before, after)
 		}
 		if s := reportStatus(t, ta, otherReport); s != 1 {
@@ -161,7 +161,7 @@ func TestSecurity_OversizedAndMalformedBodiesOnEveryEndpoint(t *testing.T) {
 	ta := apptest.New(t, "", "FL_UPLOAD_MAX_BYTES", "65536")
 	tok := ta.Login(apptest.DemoBIN, apptest.Director("bodies")).Str("access_token")
 	bearer := []string{"Authorization", "Bearer " + tok}
-	before := count(t, ta, `SELECT count(*) FROM companies`) + count(t, ta, `SELECT count(*) FROM reports`) + count(t, ta, `SELECT count(*) FROM uploads`)
+	before := apptest.Count(t, ta, `SELECT count(*) FROM companies`) + apptest.Count(t, ta, `SELECT count(*) FROM reports`) + apptest.Count(t, ta, `SELECT count(*) FROM uploads`)
 	for _, r := range []struct {
 		method, path string
 		limit        int
@@ -189,7 +189,7 @@ func TestSecurity_OversizedAndMalformedBodiesOnEveryEndpoint(t *testing.T) {
 	// The upload: one byte over the configured limit plus the form's overhead, and garbage multipart.
 	apptest.WantStatus(t, ta.Upload(tok, apptest.Meta(apptest.TaskRef), apptest.MP4(65536+1), false), 413, "")
 	apptest.WantStatus(t, ta.Do(http.MethodPost, "/reports/upload", strings.NewReader("garbage"), append(bearer, "Content-Type", "multipart/form-data; boundary=x")...), 400, "")
-	after := count(t, ta, `SELECT count(*) FROM companies`) + count(t, ta, `SELECT count(*) FROM reports`) + count(t, ta, `SELECT count(*) FROM uploads`)
+	after := apptest.Count(t, ta, `SELECT count(*) FROM companies`) + apptest.Count(t, ta, `SELECT count(*) FROM reports`) + apptest.Count(t, ta, `SELECT count(*) FROM uploads`)
 	if after != before || reportStatus(t, ta, apptest.TaskRef) != 1 {
 		t.Fatalf("refused bodies changed something: %d rows before, %d after", before, after)
 	}

@@ -140,11 +140,11 @@ func newTasks(t *testing.T, ta *apptest.App, prefix string, n int) []string {
 func checkConsistent(t *testing.T, ta *apptest.App, store media.Store, outcomes []outcome) {
 	t.Helper()
 	// The demo data has reports in status 2 without a video (1C set them); only the test's tasks count.
-	if n := count(t, ta, `SELECT count(*) FROM reports r WHERE r.status_code = 2 AND r.report_number = r.ref_key
+	if n := apptest.Count(t, ta, `SELECT count(*) FROM reports r WHERE r.status_code = 2 AND r.report_number = r.ref_key
 		AND NOT EXISTS (SELECT 1 FROM uploads u WHERE u.report_id = r.id)`); n != 0 {
 		t.Errorf("%d reports in status 2 without an upload", n)
 	}
-	if n := count(t, ta, `SELECT count(*) FROM uploads u JOIN reports r ON r.id = u.report_id WHERE r.status_code = 1`); n != 0 {
+	if n := apptest.Count(t, ta, `SELECT count(*) FROM uploads u JOIN reports r ON r.id = u.report_id WHERE r.status_code = 1`); n != 0 {
 		t.Errorf("%d uploads whose report is still waiting for one", n)
 	}
 	var keys []string
@@ -222,10 +222,10 @@ func TestFaults_PostgreSQLRestartDuringTraffic(t *testing.T) {
 		}
 	}
 	checkConsistent(t, direct, ta.Media, outcomes)
-	if n := count(t, ta, `SELECT count(*) FROM reports WHERE report_number = ref_key AND status_code = 2`); n != countKind(outcomes, "upload") {
+	if n := apptest.Count(t, ta, `SELECT count(*) FROM reports WHERE report_number = ref_key AND status_code = 2`); n != countKind(outcomes, "upload") {
 		t.Errorf("%d tasks submitted, %d uploads tried", n, countKind(outcomes, "upload"))
 	}
-	if n := count(t, ta, `SELECT count(*) FROM uploads u JOIN reports r ON r.id = u.report_id WHERE r.report_number = r.ref_key`); n != countKind(outcomes, "upload") {
+	if n := apptest.Count(t, ta, `SELECT count(*) FROM uploads u JOIN reports r ON r.id = u.report_id WHERE r.report_number = r.ref_key`); n != countKind(outcomes, "upload") {
 		t.Errorf("%d upload rows for %d uploads", n, countKind(outcomes, "upload"))
 	}
 }
@@ -270,7 +270,7 @@ func TestFaults_MinIOStoppedAndStartedDuringUploads(t *testing.T) {
 	}
 	checkConsistent(t, ta, healthy.Media, outcomes)
 	// Every refused upload was retried once it was back, so every task has its video now.
-	if n := count(t, ta, `SELECT count(*) FROM reports WHERE report_number = ref_key AND status_code = 2`); n != countKind(outcomes, "upload") {
+	if n := apptest.Count(t, ta, `SELECT count(*) FROM reports WHERE report_number = ref_key AND status_code = 2`); n != countKind(outcomes, "upload") {
 		t.Errorf("%d tasks submitted, %d uploads tried", n, countKind(outcomes, "upload"))
 	}
 }

@@ -7,5 +7,5 @@ import (
 )
 
 func reportStatus(t *testing.T, ta *apptest.App, ref string) int {
-	return count(t, ta, `SELECT status_code FROM reports WHERE ref_key = $1`, ref)
+	return apptest.Count(t, ta, `SELECT status_code FROM reports WHERE ref_key = $1`, ref)
 }

@@ -28,21 +28,12 @@ func gzipped(b []byte) []byte {
 	return out.Bytes()
 }
 
-func count(t *testing.T, a *apptest.App, q string, args ...any) int {
-	t.Helper()
-	var n int
-	if err := a.DB.Get(&n, q, args...); err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
-
 func TestEncodedBodies_AreRefusedOnEveryRouteAndChangeNothing(t *testing.T) {
 	apptest.EachDialect(t, func(t *testing.T, a *apptest.App) {
 		tok := a.Token(apptest.DemoBIN, apptest.Director("enc"))
 		bearer := []string{"Authorization", "Bearer " + tok}
 		company := gzipped([]byte(`[{"biin":"200940026146","name":"Gzipped","email":"g@example.com","director":{"first_name":"G"},"active":true}]`))
-		before := count(t, a, `SELECT count(*) FROM companies WHERE name = 'Gzipped'`)
+		before := apptest.Count(t, a, `SELECT count(*) FROM companies WHERE name = 'Gzipped'`)
 		for _, r := range []struct {
 			method, path string
 			headers      []string
@@ -63,7 +54,7 @@ func TestEncodedBodies_AreRefusedOnEveryRouteAndChangeNothing(t *testing.T) {
 				}
 			}
 		}
-		if after := count(t, a, `SELECT count(*) FROM companies WHERE name = 'Gzipped'`); after != before {
+		if after := apptest.Count(t, a, `SELECT count(*) FROM companies WHERE name = 'Gzipped'`); after != before {
 			t.Fatal("a compressed 1C batch was written")
 		}
 		// identity is no encoding at all.

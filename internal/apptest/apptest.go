@@ -281,3 +281,13 @@ func WantStatus(t testing.TB, a Answer, status int, errCode string) {
 		t.Fatalf("want error %q, got %s", errCode, a.Raw)
 	}
 }
+
+// Count runs a query that selects one integer (a count, a status) on the app's database.
+func Count(t testing.TB, a *App, q string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := a.DB.Get(&n, q, args...); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}

@@ -213,7 +213,7 @@ func feedChecks(t *testing.T, ta *apptest.App) map[string]map[string]any {
 
 // attempts is how many tries the check of a report's upload has had.
 func attempts(t *testing.T, ta *apptest.App, ref string) int {
-	return count(t, ta, `SELECT coalesce(sum(c.attempts), 0) FROM vin_checks c JOIN reports r ON r.id = c.report_id WHERE r.ref_key = $1`, ref)
+	return apptest.Count(t, ta, `SELECT coalesce(sum(c.attempts), 0) FROM vin_checks c JOIN reports r ON r.id = c.report_id WHERE r.ref_key = $1`, ref)
 }
 
 // providerCalls sums the provider-call counter of /metrics for one provider and outcome.
@@ -362,7 +362,7 @@ func TestVINCheck_PendingJobsSurviveARestartThenComplete(t *testing.T) {
 		tok := first.Login(apptest.DemoBIN, apptest.Director("vin-restart")).Str("access_token")
 		apptest.WantStatus(t, first.Upload(tok, apptest.Meta(ref), apptest.MP4(2048), false), 201, "")
 		apptest.Eventually(t, func() bool { return attempts(t, first, ref) >= 1 }, "a first try")
-		if s := count(t, first, `SELECT count(*) FROM vin_checks WHERE status = 'pending'`); s != 1 {
+		if s := apptest.Count(t, first, `SELECT count(*) FROM vin_checks WHERE status = 'pending'`); s != 1 {
 			t.Fatalf("%d pending checks while Okpock is down", s)
 		}
 		first.Close() // the service stops with the job waiting for its next try
@@ -459,10 +459,10 @@ func TestVINCheck_TheJobCommitsWithTheUploadOrNotAtAll(t *testing.T) {
 		if s := reportStatus(t, ta, ref); s != 1 {
 			t.Fatalf("report in status %d after a failed upload", s)
 		}
-		if n := count(t, ta, `SELECT count(*) FROM uploads`); n != 0 {
+		if n := apptest.Count(t, ta, `SELECT count(*) FROM uploads`); n != 0 {
 			t.Fatalf("%d uploads recorded without their check", n)
 		}
-		if n := count(t, ta, `SELECT count(*) FROM vin_checks`); n != 0 {
+		if n := apptest.Count(t, ta, `SELECT count(*) FROM vin_checks`); n != 0 {
 			t.Fatalf("%d checks recorded for an upload that did not commit", n)
 		}
 		if keys := ta.Videos(); len(keys) != 0 {
@@ -475,7 +475,7 @@ func TestVINCheck_TheJobCommitsWithTheUploadOrNotAtAll(t *testing.T) {
 		if c := vinChecks(t, ta, ref)[ref]; c["status"] != "match" || attempts(t, ta, ref) != 1 {
 			t.Fatalf("after the upload: %v, %d tries", c, attempts(t, ta, ref))
 		}
-		if n := count(t, ta, `SELECT count(*) FROM river_job WHERE kind = 'vin_check'`); n != 1 {
+		if n := apptest.Count(t, ta, `SELECT count(*) FROM river_job WHERE kind = 'vin_check'`); n != 1 {
 			t.Fatalf("%d check jobs for one upload", n)
 		}
 	})
@@ -500,7 +500,7 @@ func TestVINCheck_OnDemandCheckFor1C(t *testing.T) {
 	if facts, _ := c["facts"].(map[string]any); facts["mark"] != "LEXUS" {
 		t.Errorf("on-demand facts: %v", c["facts"])
 	}
-	if n := count(t, ta, `SELECT count(*) FROM vin_checks`); n != 0 {
+	if n := apptest.Count(t, ta, `SELECT count(*) FROM vin_checks`); n != 0 {
 		t.Fatalf("an on-demand check stored %d rows", n)
 	}
 }
@@ -518,16 +518,16 @@ func TestVINCheck_VAGCallbackNeedsItsSecret(t *testing.T) {
 	apptest.WantStatus(t, post("", "application/json", body), 401, "invalid_secret")
 	apptest.WantStatus(t, post("callback-secret-2", "application/json", body), 401, "invalid_secret")
 	apptest.WantStatus(t, post("callback-secret-1x", "application/json", body), 401, "invalid_secret")
-	if n := count(t, ta, `SELECT count(*) FROM vagvin_results`); n != 0 {
+	if n := apptest.Count(t, ta, `SELECT count(*) FROM vagvin_results`); n != 0 {
 		t.Fatalf("%d results stored from refused callbacks", n)
 	}
 	apptest.WantStatus(t, post("callback-secret-1", "application/json", body), 200, "")
 	apptest.WantStatus(t, post("callback-secret-1", "application/x-www-form-urlencoded", "id=q-43&vin=WVWZZZ31ZLE147331&status=done"), 200, "")
 	apptest.WantStatus(t, post("callback-secret-1", "application/json", "not json, not a form"), 400, "")
-	if n := count(t, ta, `SELECT count(*) FROM vagvin_results WHERE vin = 'WVWZZZ31ZLE147331'`); n != 2 {
+	if n := apptest.Count(t, ta, `SELECT count(*) FROM vagvin_results WHERE vin = 'WVWZZZ31ZLE147331'`); n != 2 {
 		t.Fatalf("%d results stored", n)
 	}
-	if n := count(t, ta, `SELECT count(*) FROM vagvin_results WHERE check_id = 'q-42' AND status = 'done' AND payload LIKE '%/r/42.html%'`); n != 1 {
+	if n := apptest.Count(t, ta, `SELECT count(*) FROM vagvin_results WHERE check_id = 'q-42' AND status = 'done' AND payload LIKE '%/r/42.html%'`); n != 1 {
 		t.Fatalf("the result of check q-42 is not stored under its id (%d rows)", n)
 	}
 	// Without a configured secret the route refuses everything.
