@@ -224,6 +224,19 @@ func s3OrEmpty(t *testing.T) string {
 	return ""
 }
 
+// resumeToEnd sends the rest of video from where the server's offset stands and checks that the
+// upload committed: the task report in status 2, pointing at exactly video's bytes.
+func resumeToEnd(t *testing.T, c *tusClient, ta *apptest.App, url string, video []byte) {
+	t.Helper()
+	if status, err := c.send(url, video, 3); err != nil || status != 204 {
+		t.Fatalf("resume: %d %v", status, err)
+	}
+	if st := reportStatus(t, ta, taskRef); st != 2 {
+		t.Fatalf("report status %d", st)
+	}
+	assertStored(t, ta, video)
+}
+
 // assertStored checks that the upload row of the task report points at exactly video's bytes.
 func assertStored(t *testing.T, ta *apptest.App, video []byte) {
 	t.Helper()
@@ -304,13 +317,7 @@ func TestTus_SurvivesARestartInTheMiddle(t *testing.T) {
 		if off, err := c.offset(url); err != nil || off != stored {
 			t.Fatalf("after the restart HEAD says %d (%v), before it %d", off, err, stored)
 		}
-		if status, err := c.send(url, video, 3); err != nil || status != 204 {
-			t.Fatalf("resume: %d %v", status, err)
-		}
-		if st := reportStatus(t, second, taskRef); st != 2 {
-			t.Fatalf("report status %d", st)
-		}
-		assertStored(t, second, video)
+		resumeToEnd(t, c, second, url, video)
 	})
 }
 
@@ -391,13 +398,7 @@ func concurrentPATCHes(t *testing.T, a *apptest.App, baseA string, b *apptest.Ap
 		t.Fatalf("A answered %d, B %d: want A interrupted and B refused (409) or done", first, resp.StatusCode)
 	}
 	// B continues from where A stopped.
-	if status, err := cb.send(urlB, video, 3); err != nil || status != 204 {
-		t.Fatalf("continue on B: %d %v", status, err)
-	}
-	if st := reportStatus(t, b, taskRef); st != 2 {
-		t.Fatalf("report status %d", st)
-	}
-	assertStored(t, b, video)
+	resumeToEnd(t, cb, b, urlB, video)
 }
 
 // The per-user upload cap counts tus PATCHes with plain uploads: with two PATCHes of one user in
