@@ -14,6 +14,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/forteleasing/inspections/bench/kit"
 	"github.com/gofiber/fiber/v2"
 )
 
@@ -112,7 +113,7 @@ func queryAll(ctx context.Context, db queryer, s sqlStep) (int, error) {
 // row is one line of the filter table.
 type row struct {
 	name      string
-	s         stats
+	s         kit.Stats
 	size      int // bytes of one answer, for HTTP targets
 	hwm, peak int64
 	vsFiber   string
@@ -128,14 +129,14 @@ func runFilter(ctx context.Context, o options) error {
 	}
 	defer r.close()
 
-	logf("seeding %d companies, %d + %d vehicles, %d reports (%d for the big company)…",
+	kit.Logf("seeding %d companies, %d + %d vehicles, %d reports (%d for the big company)…",
 		o.companies, o.vehicles, (o.companies-1)*o.otherVehicles, o.totalReports, o.companyReports)
 	seeded, err := seedFilter(ctx, r)
 	if err != nil {
 		return fmt.Errorf("seed: %w", err)
 	}
-	logf("seeded in %s", seeded.total().Round(100*time.Millisecond))
-	token, err := r.login(ctx, benchBIIN(0))
+	kit.Logf("seeded in %s", seeded.total().Round(100*time.Millisecond))
+	token, err := r.login(ctx, kit.BIIN(0))
 	if err != nil {
 		return fmt.Errorf("login: %w", err)
 	}
@@ -147,7 +148,7 @@ func runFilter(ctx context.Context, o options) error {
 	defer db.Close()
 	var companyID, sessionID, userID int64
 	if err := db.QueryRowContext(ctx, `SELECT s.company_id, s.id, s.user_id FROM sessions s JOIN companies c ON c.id = s.company_id
-		WHERE c.biin = $1 AND s.revoked_at IS NULL ORDER BY s.id DESC LIMIT 1`, benchBIIN(0)).Scan(&companyID, &sessionID, &userID); err != nil {
+		WHERE c.biin = $1 AND s.revoked_at IS NULL ORDER BY s.id DESC LIMIT 1`, kit.BIIN(0)).Scan(&companyID, &sessionID, &userID); err != nil {
 		return fmt.Errorf("find the bench session: %w", err)
 	}
 	list := sqlStep{listAllSQL, fixed(companyID, pageRows, 0)}
@@ -158,15 +159,15 @@ func runFilter(ctx context.Context, o options) error {
 	}
 	defer fb.Stop()
 
-	client := newLoadClient(o.clients)
+	client := kit.NewLoadClient(o.clients, 30*time.Second)
 	var rows []row
 	var fiberRate float64
-	logf("driving the bare Fiber baseline for %s…", o.duration)
+	kit.Logf("driving the bare Fiber baseline for %s…", o.duration)
 	{
 		rss := sampleRSS(fb.PID())
-		s := measure(ctx, o, getter(client, fbBase+"/baseline", token))
+		s := measure(ctx, o, kit.Getter(client, fbBase+"/baseline", "Bearer "+token))
 		hwm, peak := rss.finish()
-		fiberRate = s.rate()
+		fiberRate = s.Rate()
 		rows = append(rows, row{name: "baseline: bare Fiber GET /baseline (fixed JSON)", s: s, size: answerSize(ctx, client, fbBase+"/baseline", token), hwm: hwm, peak: peak})
 	}
 
@@ -174,7 +175,7 @@ func runFilter(ctx context.Context, o options) error {
 	// the one statement of the access check (the company's versions). Every write to a report, a vehicle
 	// or a type makes the next request of each list a miss, which runs all 4 statements.
 	session := sqlStep{versionsSQL, fixed(companyID)}
-	logf("driving raw SQL, the one statement of a cache hit…")
+	kit.Logf("driving raw SQL, the one statement of a cache hit…")
 	hit := measure(ctx, o, sqlCaller(db, session))
 	rows = append(rows, row{name: "baseline: raw SQL, a cache hit (the access check, which reads the list versions)", s: hit})
 
@@ -197,26 +198,26 @@ func runFilter(ctx context.Context, o options) error {
 		if n, err := queryAll(ctx, db, t.sql[0]); err != nil || n == 0 {
 			return fmt.Errorf("SQL baseline of %s: %d rows, %v", t.path, n, err)
 		}
-		logf("driving raw SQL for %s…", t.path)
+		kit.Logf("driving raw SQL for %s…", t.path)
 		sqlStats := measure(ctx, o, sqlCaller(db, t.sql...))
 		rows = append(rows, row{name: "baseline: raw SQL, the list query of " + t.path, s: sqlStats})
 		if t.full != nil {
-			logf("driving raw SQL, every statement of %s…", t.path)
+			kit.Logf("driving raw SQL, every statement of %s…", t.path)
 			s := measure(ctx, o, sqlCaller(db, t.full...))
 			rows = append(rows, row{name: fmt.Sprintf("baseline: raw SQL, a cache miss of %s: all %d statements", t.path, len(t.full)), s: s})
 		}
 
-		url := r.base + t.path
+		url := r.svc.Base + t.path
 		size := answerSize(ctx, client, url, token)
 		if size < 0 {
 			return fmt.Errorf("GET %s does not answer 200 (see %s)", t.path, filepath.Join(r.dir, "service.log"))
 		}
-		logf("driving the service: GET %s for %s…", t.path, o.duration)
+		kit.Logf("driving the service: GET %s for %s…", t.path, o.duration)
 		rss := sampleRSS(r.svc.PID())
-		s := measure(ctx, o, getter(client, url, token))
+		s := measure(ctx, o, kit.Getter(client, url, "Bearer "+token))
 		hwm, peak := rss.finish()
 		svc := row{name: "service: GET " + t.path, s: s, size: size, hwm: hwm, peak: peak,
-			vsFiber: ratio(s.rate(), fiberRate), vsSQL: ratio(s.rate(), sqlStats.rate()), vsHit: ratio(s.rate(), hit.rate())}
+			vsFiber: ratio(s.Rate(), fiberRate), vsSQL: ratio(s.Rate(), sqlStats.Rate()), vsHit: ratio(s.Rate(), hit.Rate())}
 		rows = append(rows, svc)
 		if general.name == "" {
 			general = svc
@@ -238,17 +239,17 @@ func runFilter(ctx context.Context, o options) error {
 		if x.size > 0 {
 			size = fmt.Sprintf("%d B", x.size)
 		}
-		fmt.Fprintf(w, "%s\t%.0f\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t\n", x.name, x.s.rate(), ms(x.s.p50), ms(x.s.p99), x.s.errs,
-			size, mib(x.hwm), mib(x.peak), dash(x.vsFiber), dash(x.vsSQL), dash(x.vsHit))
+		fmt.Fprintf(w, "%s\t%.0f\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t\n", x.name, x.s.Rate(), kit.Ms(x.s.P50), kit.Ms(x.s.P99), x.s.Errs,
+			size, kit.MiB(x.hwm), kit.MiB(x.peak), dash(x.vsFiber), dash(x.vsSQL), dash(x.vsHit))
 	}
 	w.Flush()
 	for _, x := range rows {
-		if x.s.firstErr != nil {
-			fmt.Printf("first error of %s: %v\n", x.name, x.s.firstErr)
+		if x.s.FirstErr != nil {
+			fmt.Printf("first error of %s: %v\n", x.name, x.s.FirstErr)
 		}
 	}
 	fmt.Printf("\ntarget for %s: ≥ 5000 req/s and p99 < 20 ms at 64 clients, RSS < 100 MiB: %s\n", general.name,
-		verdict(general.s.rate() >= 5000 && general.s.p99 < 20*time.Millisecond && general.hwm < 100*1024 && general.s.errs == 0))
+		kit.Verdict(general.s.Rate() >= 5000 && general.s.P99 < 20*time.Millisecond && general.hwm < 100*1024 && general.s.Errs == 0))
 	return nil
 }
 
@@ -271,13 +272,6 @@ func answerSize(ctx context.Context, client *http.Client, url, token string) int
 	return len(b)
 }
 
-func verdict(ok bool) string {
-	if ok {
-		return "met"
-	}
-	return "NOT met"
-}
-
 func dash(s string) string {
 	if s == "" {
 		return "-"
@@ -289,17 +283,17 @@ func dash(s string) string {
 // baseline runs beside the bench exactly as the service does.
 const fiberBaselineCmd = "fiber-baseline"
 
-func startFiberBaseline(ctx context.Context, dir string) (*proc, string, error) {
+func startFiberBaseline(ctx context.Context, dir string) (*kit.Proc, string, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, "", err
 	}
-	port, err := freePort()
+	port, err := kit.FreePort()
 	if err != nil {
 		return nil, "", err
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	p, err := startProc(self, []string{fiberBaselineCmd, addr}, nil, filepath.Join(dir, "fiber.log"))
+	p, err := kit.StartProc(self, []string{fiberBaselineCmd, addr}, nil, filepath.Join(dir, "fiber.log"))
 	if err != nil {
 		return nil, "", err
 	}

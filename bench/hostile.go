@@ -16,6 +16,8 @@ import (
 	"sync"
 	"text/tabwriter"
 	"time"
+
+	"github.com/forteleasing/inspections/bench/kit"
 )
 
 // runHostile replays the attacks of issue 12 (part A) against the service and prints what each did:
@@ -28,34 +30,34 @@ func runHostile(ctx context.Context, o options) error {
 	}
 	defer r.close()
 	const companies = 40
-	items := make([]map[string]any, companies)
+	items := make([]kit.Company, companies)
 	for i := range items {
-		items[i] = company(i)
+		items[i] = kit.SeedCompany(i)
 	}
 	if err := r.onec(ctx, "/1c/companies", items); err != nil {
 		return fmt.Errorf("seed companies: %w", err)
 	}
-	addr := strings.TrimPrefix(r.base, "http://")
+	addr := strings.TrimPrefix(r.svc.Base, "http://")
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "attack\tanswers\tpeak RSS growth\telapsed")
 
-	logf("12 × 31 MiB PUT /1c/companies with wrong credentials")
+	kit.Logf("12 × 31 MiB PUT /1c/companies with wrong credentials")
 	codes, grew, took := r.attack(12, func(i int) (int, error) {
-		auth := base64.StdEncoding.EncodeToString([]byte(onecUser + ":wrong-" + strconv.Itoa(i)))
+		auth := base64.StdEncoding.EncodeToString([]byte(kit.OnecUser + ":wrong-" + strconv.Itoa(i)))
 		return rawStatus(addr, "PUT /1c/companies HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: Basic "+auth+
 			"\r\nX-Forwarded-For: 10.77.0."+strconv.Itoa(i)+"\r\nContent-Length: "+strconv.Itoa(31<<20)+"\r\n\r\n", []byte("["), 31<<20-1)
 	})
 	fmt.Fprintf(tw, "PUT /1c/companies 31 MiB, wrong password ×12\t%s\t%s\t%s\n", codes, grew, took.Round(time.Millisecond))
 
-	logf("guessing the 1C password for 5 s from one address")
+	kit.Logf("guessing the 1C password for 5 s from one address")
 	told, refused, elapsed := r.guess(ctx, 5*time.Second, 20000)
 	fmt.Fprintf(tw, "1C password guesses, one address, 5 s\t%d × 401 (%.1f/s told wrong), %d × 429\t-\t%s\n",
 		told, float64(told)/elapsed.Seconds(), refused, elapsed.Round(time.Millisecond))
 
-	logf("40 OTP requests with a rotating left-most X-Forwarded-For")
+	kit.Logf("40 OTP requests with a rotating left-most X-Forwarded-For")
 	sent := 0
 	for i := 0; i < companies; i++ {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, r.base+"/biin/"+benchBIIN(i), strings.NewReader(`{"role_id":1,"uuid":"xff-`+strconv.Itoa(i)+`","FCM":"f"}`))
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, r.svc.Base+"/biin/"+kit.BIIN(i), strings.NewReader(`{"role_id":1,"uuid":"xff-`+strconv.Itoa(i)+`","FCM":"f"}`))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("X-Forwarded-For", fmt.Sprintf("10.%d.%d.%d, 198.51.100.9", i/65536%256, i/256%256, i%256))
 		if resp, err := r.client.Do(req); err == nil {
@@ -77,9 +79,9 @@ func runHostile(ctx context.Context, o options) error {
 	// Last: a bomb leaves the heap grown, which would hide the growth of any attack after it.
 	bomb := threeLayerGzipBomb()
 	for _, n := range []int{1, 8} {
-		logf("gzip bomb ×%d (%d bytes each)", n, len(bomb))
+		kit.Logf("gzip bomb ×%d (%d bytes each)", n, len(bomb))
 		codes, grew, took := r.attack(n, func(int) (int, error) {
-			return rawStatus(addr, "POST /biin/"+benchBIIN(0)+" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"+
+			return rawStatus(addr, "POST /biin/"+kit.BIIN(0)+" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"+
 				"Content-Encoding: gzip, gzip, gzip\r\nContent-Length: "+strconv.Itoa(len(bomb))+"\r\n\r\n", bomb, 0)
 		})
 		fmt.Fprintf(tw, "POST /biin, %d B gzip×3 bomb ×%d\t%s\t%s\t%s\n", len(bomb), n, codes, grew, took.Round(time.Millisecond))
@@ -116,15 +118,15 @@ func (r *rig) attack(n int, one func(i int) (int, error)) (string, string, time.
 	for c, k := range tally {
 		parts = append(parts, fmt.Sprintf("%d × %s", k, c))
 	}
-	return strings.Join(parts, ", "), mib(hwm - s.before), took
+	return strings.Join(parts, ", "), kit.MiB(hwm - s.before), took
 }
 
 // guess sends wrong 1C passwords one after another from one address until d or max have passed.
 func (r *rig) guess(ctx context.Context, d time.Duration, max int) (told, refused int, elapsed time.Duration) {
 	start := time.Now()
 	for i := 0; i < max && time.Since(start) < d && ctx.Err() == nil; i++ {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, r.base+"/1c/reports?status=2", nil)
-		req.SetBasicAuth(onecUser, "guess-"+strconv.Itoa(i))
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, r.svc.Base+"/1c/reports?status=2", nil)
+		req.SetBasicAuth(kit.OnecUser, "guess-"+strconv.Itoa(i))
 		req.Header.Set("X-Forwarded-For", "203.0.113.7")
 		resp, err := r.client.Do(req)
 		if err != nil {

@@ -11,9 +11,10 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
+
+	"github.com/forteleasing/inspections/bench/kit"
 )
 
 const usage = `usage: go run ./bench <scenario> [flags]
@@ -136,13 +137,13 @@ func main() {
 // runPeer runs the nested module bench/peer (its own go.mod, so that PocketBase never enters the service's)
 // with go run, from the module root this bench belongs to, and returns its exit code.
 func runPeer(args []string) int {
-	gomod, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil || strings.TrimSpace(string(gomod)) == "" {
-		fmt.Fprintln(os.Stderr, "bench peer: run from inside the repository")
+	root, err := kit.RepoRoot()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench peer:", err)
 		return 2
 	}
 	cmd := exec.Command("go", append([]string{"run", "."}, args...)...)
-	cmd.Dir = filepath.Join(filepath.Dir(strings.TrimSpace(string(gomod))), "bench", "peer")
+	cmd.Dir = filepath.Join(root, "bench", "peer")
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	signal.Ignore(os.Interrupt) // Ctrl-C reaches the child too, which cleans up and exits
 	if err := cmd.Run(); err != nil {
@@ -154,9 +155,4 @@ func runPeer(args []string) int {
 		return 1
 	}
 	return 0
-}
-
-// logf reports progress on stderr, so that stdout holds only the table.
-func logf(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "%s  "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
 }

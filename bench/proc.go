@@ -6,18 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/forteleasing/inspections/bench/kit"
 )
-
-// proc is a child process: the service, or the bare Fiber baseline (bench/kit).
-type proc = kit.Proc
-
-func startProc(path string, args, env []string, logPath string) (*proc, error) {
-	return kit.StartProc(path, args, env, logPath)
-}
-
-func freePort() (int, error) { return kit.FreePort() }
 
 // clockTicks is USER_HZ, the unit of the CPU times in /proc (100 on every Linux the bench runs on).
 const clockTicks = 100

@@ -5,51 +5,9 @@ import (
 	"database/sql"
 	"fmt"
 	"time"
+
+	"github.com/forteleasing/inspections/bench/kit"
 )
-
-// The vehicle types every seeded fleet uses; 1C's real keys are GUIDs like these.
-var benchTypes = []map[string]any{
-	{"ref_key": "b71e9ff8-1664-11ea-8dad-1831bf7dd029", "title": "Легковой автомобиль",
-		"instructions": []string{"Сфотографировать лобовое стекло", "Сфотографировать ВИН код", "Сфотографировать пробег"}},
-	{"ref_key": "b71ea040-1664-11ea-8dad-1831bf7dd029", "title": "Пассажирский транспорт",
-		"instructions": []string{"Сфотографировать салон", "Сфотографировать шины"}},
-	{"ref_key": "b71ea01f-1664-11ea-8dad-1831bf7dd029", "title": "Грузовой автомобиль", "instructions": []string{}},
-}
-
-// benchBIIN returns the i-th of a series of valid 12-digit BINs (the service checks the check digit).
-func benchBIIN(i int) string {
-	for n := 990100000000 + i*10; ; n++ {
-		s := fmt.Sprintf("%012d", n)[:11]
-		if d, ok := biinCheckDigit(s); ok {
-			return s + string(rune('0'+d))
-		}
-	}
-}
-
-// biinCheckDigit is Kazakhstan's BIN/IIN control digit (as auth.ValidBIIN checks it).
-func biinCheckDigit(first11 string) (int, bool) {
-	sum := 0
-	for i := range 11 {
-		sum += (i + 1) * int(first11[i]-'0')
-	}
-	if sum%11 != 10 {
-		return sum % 11, true
-	}
-	weights := [11]int{3, 4, 5, 6, 7, 8, 9, 10, 11, 1, 2}
-	sum = 0
-	for i := range 11 {
-		sum += weights[i] * int(first11[i]-'0')
-	}
-	return sum % 11, sum%11 != 10
-}
-
-func company(i int) map[string]any {
-	return map[string]any{
-		"biin": benchBIIN(i), "name": fmt.Sprintf("Бенч Лизинг %03d ТОО", i), "email": fmt.Sprintf("fleet%03d@bench.kz", i),
-		"director": map[string]any{"first_name": "Директор", "last_name": fmt.Sprintf("Бенч-%03d", i), "mobile": "+77010000000"},
-		"active":   true, "data_version": "1",
-	}
-}
 
 // seedTimes says how long each part of seeding took.
 type seedTimes struct{ api, vehicles, reports, analyze time.Duration }
@@ -63,11 +21,11 @@ func seedFilter(ctx context.Context, r *rig) (seedTimes, error) {
 	o := r.o
 	var t seedTimes
 	start := time.Now()
-	companies := make([]map[string]any, o.companies)
+	companies := make([]kit.Company, o.companies)
 	for i := range companies {
-		companies[i] = company(i)
+		companies[i] = kit.SeedCompany(i)
 	}
-	if err := r.onec(ctx, "/1c/vehicle-types", benchTypes); err != nil {
+	if err := r.onec(ctx, "/1c/vehicle-types", kit.VehicleTypes); err != nil {
 		return t, err
 	}
 	for i := 0; i < len(companies); i += 1000 {
@@ -83,7 +41,7 @@ func seedFilter(ctx context.Context, r *rig) (seedTimes, error) {
 	}
 	defer db.Close()
 	var big int64
-	if err := db.QueryRowContext(ctx, `SELECT id FROM companies WHERE biin = $1`, benchBIIN(0)).Scan(&big); err != nil {
+	if err := db.QueryRowContext(ctx, `SELECT id FROM companies WHERE biin = $1`, kit.BIIN(0)).Scan(&big); err != nil {
 		return t, fmt.Errorf("find the big company: %w", err)
 	}
 	others := o.companies - 1
@@ -155,10 +113,10 @@ func seedFilter(ctx context.Context, r *rig) (seedTimes, error) {
 
 // seedUpload loads one company with one vehicle and n reports waiting for a video, all through the 1C API.
 func seedUpload(ctx context.Context, r *rig, n int) (biin string, refKeys []string, err error) {
-	c := company(0)
-	biin = c["biin"].(string)
+	c := kit.SeedCompany(0)
+	biin = c.BIIN
 	vehicle := map[string]any{
-		"vehicle_guid": "00000000-0000-4000-8000-000000000001", "biin": biin, "vehicle_type_code": benchTypes[0]["ref_key"],
+		"vehicle_guid": "00000000-0000-4000-8000-000000000001", "biin": biin, "vehicle_type_code": kit.VehicleTypes[0].RefKey,
 		"vin_code": "XWB00000000000001", "plate_number": "001AAA02", "contract_number": "№1/24 (ДЛ)",
 		"contract_date_end": "2030-01-01T00:00:00",
 	}
@@ -178,7 +136,7 @@ func seedUpload(ctx context.Context, r *rig, n int) (biin string, refKeys []stri
 		path  string
 		items any
 	}{
-		{"/1c/vehicle-types", benchTypes}, {"/1c/companies", []map[string]any{c}}, {"/1c/vehicles", []map[string]any{vehicle}},
+		{"/1c/vehicle-types", kit.VehicleTypes}, {"/1c/companies", []kit.Company{c}}, {"/1c/vehicles", []map[string]any{vehicle}},
 	} {
 		if err := r.onec(ctx, step.path, step.items); err != nil {
 			return "", nil, err

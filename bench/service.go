@@ -1,35 +1,26 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 
+	"github.com/forteleasing/inspections/bench/kit"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 )
 
-// Credentials the bench gives the service; nothing outside this machine ever sees them.
-const (
-	onecUser    = "bench-1c"
-	onecPass    = "bench-1c-password"
-	jwtSecret   = "bench-secret-bench-secret-bench-secret"
-	benchDevice = "bench-device-000000001"
-)
+// benchDevice is the device the scenarios that log in once use.
+const benchDevice = "bench-device-000000001"
 
 // rig is one scenario's service under test: its binary, its own database and bucket, its working directory.
 type rig struct {
@@ -37,9 +28,7 @@ type rig struct {
 	dir    string
 	dbURL  string // the bench database, fresh for this run
 	s3URL  string // the bench bucket
-	svc    *proc
-	base   string // http://127.0.0.1:PORT of the service
-	admin  string // http://127.0.0.1:PORT of its admin address (metrics, pprof)
+	svc    *kit.Service
 	client *http.Client
 	closed bool
 }
@@ -59,11 +48,11 @@ func setup(ctx context.Context, o options, extraEnv ...string) (*rig, error) {
 			return nil, err
 		}
 	}
-	if r.dbURL, err = freshDatabase(ctx, o.pgURL, o.dbName); err != nil {
+	if r.dbURL, err = kit.FreshDatabase(ctx, o.pgURL, o.dbName); err != nil {
 		r.close()
 		return nil, err
 	}
-	if r.s3URL, err = withPath(o.s3URL, "/"+o.bucket); err != nil {
+	if r.s3URL, err = kit.WithPath(o.s3URL, "/"+o.bucket); err != nil {
 		r.close()
 		return nil, err
 	}
@@ -71,37 +60,16 @@ func setup(ctx context.Context, o options, extraEnv ...string) (*rig, error) {
 		r.close()
 		return nil, err
 	}
-	port, err := freePort()
+	// OTP limits for the logins a scenario makes; the suite and the soak lift them further and hostile
+	// lowers the per-address one (extraEnv comes later and wins).
+	env := append([]string{"FL_OTP_COOLDOWN=1ms", "FL_OTP_HOURLY_PER_BIN=1000", "FL_OTP_HOURLY_PER_IP=1000",
+		"FL_OTP_DAILY_FAILURES=1000"}, extraEnv...)
+	svc, err := kit.StartService(ctx, bin, dir, r.dbURL, r.s3URL, time.Minute, env...)
 	if err != nil {
 		r.close()
 		return nil, err
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	r.base = "http://" + addr
-	adminPort, err := freePort()
-	if err != nil {
-		r.close()
-		return nil, err
-	}
-	r.admin = fmt.Sprintf("http://127.0.0.1:%d", adminPort)
-	env := append([]string{
-		"FL_ADDR=" + addr, "FL_ADMIN_ADDR=" + strings.TrimPrefix(r.admin, "http://"), "FL_PUBLIC_URL=" + r.base, "FL_DATA_DIR=" + filepath.Join(dir, "data"),
-		"FL_DATABASE_URL=" + r.dbURL, "FL_MEDIA_URL=" + r.s3URL, "FL_MAIL_URL=file://" + filepath.Join(dir, "outbox"),
-		"FL_JWT_SECRET=" + jwtSecret, "FL_ONEC_USER=" + onecUser, "FL_ONEC_PASSWORD=" + onecPass,
-		"FL_ACCESS_TTL=2h", "FL_OTP_COOLDOWN=1ms", "FL_OTP_HOURLY_PER_BIN=1000", "FL_OTP_HOURLY_PER_IP=1000",
-		"FL_OTP_DAILY_FAILURES=1000", "FL_LOG_LEVEL=warn",
-		// The uploads run as one user, -uploads at once: the per-user cap (2) would refuse most of them.
-		"FL_UPLOAD_CONCURRENCY_PER_USER=64",
-	}, extraEnv...)
-	r.svc, err = startProc(bin, []string{"serve"}, env, filepath.Join(dir, "service.log"))
-	if err != nil {
-		r.close()
-		return nil, err
-	}
-	if err := r.svc.WaitHTTP(ctx, r.base+"/", time.Minute); err != nil {
-		r.close()
-		return nil, err
-	}
+	r.svc = svc
 	return r, nil
 }
 
@@ -109,32 +77,25 @@ func setup(ctx context.Context, o options, extraEnv ...string) (*rig, error) {
 // it builds again with the overlay, leaving out the stubs of packages that exist by now (a stub beside the
 // real package would declare its names twice).
 func (r *rig) build(ctx context.Context, bin string) error {
-	gomod, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
-	if err != nil || strings.TrimSpace(string(gomod)) == "" {
-		return fmt.Errorf("find the module root (run from inside the repository): %v", err)
+	root, err := kit.RepoRoot()
+	if err != nil {
+		return err
 	}
-	root := filepath.Dir(strings.TrimSpace(string(gomod)))
-	goBuild := func(extra ...string) ([]byte, error) {
-		args := append([]string{"build", "-o", bin}, extra...)
-		cmd := exec.CommandContext(ctx, "go", append(args, "./cmd/forteleasing")...)
-		cmd.Dir = root
-		return cmd.CombinedOutput()
-	}
-	out, err := goBuild()
+	err = kit.BuildService(ctx, root, bin)
 	if err == nil {
 		return nil
 	}
 	if r.o.overlay == "" {
-		return fmt.Errorf("go build ./cmd/forteleasing: %v\n%s(a package another engineer is writing may be missing: try -overlay /tmp/overlay.json)", err, out)
+		return fmt.Errorf("%w(a package another engineer is writing may be missing: try -overlay /tmp/overlay.json)", err)
 	}
 	overlay, stubbed, err := missingOnly(r.o.overlay, filepath.Join(r.dir, "overlay.json"))
 	if err != nil {
 		return err
 	}
-	if out, err := goBuild("-overlay", overlay); err != nil {
-		return fmt.Errorf("go build -overlay ./cmd/forteleasing: %v\n%s", err, out)
+	if err := kit.BuildService(ctx, root, bin, "-overlay", overlay); err != nil {
+		return err
 	}
-	logf("built the service with stubs from %s for: %s", r.o.overlay, strings.Join(stubbed, ", "))
+	kit.Logf("built the service with stubs from %s for: %s", r.o.overlay, strings.Join(stubbed, ", "))
 	return nil
 }
 
@@ -174,7 +135,7 @@ func (r *rig) close() {
 	r.closed = true
 	if r.svc != nil {
 		if err := r.svc.Stop(); err != nil {
-			fmt.Fprintf(os.Stderr, "bench: service: %v (log: %s)\n", err, filepath.Join(r.dir, "service.log"))
+			fmt.Fprintf(os.Stderr, "bench: service: %v (log: %s)\n", err, r.svc.LogPath())
 		}
 	}
 	if r.o.keep {
@@ -188,7 +149,7 @@ func (r *rig) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if r.dbURL != "" {
-		if err := dropDatabase(ctx, r.o.pgURL, r.o.dbName); err != nil {
+		if err := kit.DropDatabase(ctx, r.o.pgURL, r.o.dbName); err != nil {
 			fmt.Fprintf(os.Stderr, "bench: drop database: %v\n", err)
 		}
 	}
@@ -202,156 +163,19 @@ func (r *rig) close() {
 
 // call sends one request to the service and decodes the envelope's data into out (when not nil).
 func (r *rig) call(ctx context.Context, method, path string, body any, auth string, out any) error {
-	return doJSON(ctx, r.client, method, r.base+path, body, auth, out)
-}
-
-// doJSON sends body as JSON (when not nil) and decodes the envelope's data into out (when not nil);
-// anything but a 2xx is an error.
-func doJSON(ctx context.Context, client *http.Client, method, url string, body any, auth string, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, url, rd)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if auth != "" {
-		req.Header.Set("Authorization", auth)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode/100 != 2 {
-		return &statusError{status: resp.StatusCode, msg: fmt.Sprintf("%s %s: %d %.500s", method, url, resp.StatusCode, raw)}
-	}
-	if out == nil {
-		return nil
-	}
-	var env struct{ Data json.RawMessage }
-	if err := json.Unmarshal(raw, &env); err != nil {
-		return fmt.Errorf("%s %s: %w", method, url, err)
-	}
-	return json.Unmarshal(env.Data, out)
-}
-
-// statusError is an answer that was not the expected 2xx; the soak counts outcomes by its status.
-type statusError struct {
-	status int
-	msg    string
-}
-
-func (e *statusError) Error() string { return e.msg }
-
-// httpStatusError builds a statusError for what to name the request by.
-func httpStatusError(status int, what string, body []byte) error {
-	return &statusError{status: status, msg: fmt.Sprintf("%s: status %d %.300s", what, status, body)}
+	return kit.DoJSON(ctx, r.client, method, r.svc.Base+path, body, auth, out)
 }
 
 // onec sends one 1C upsert batch.
 func (r *rig) onec(ctx context.Context, path string, items any) error {
-	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(onecUser+":"+onecPass))
-	return r.call(ctx, http.MethodPut, path, items, basic, nil)
+	return r.call(ctx, http.MethodPut, path, items, kit.OnecBasic(), nil)
 }
 
-var otpLine = regexp.MustCompile(`OTP: (\d+)`)
-
-// login asks for an OTP as the company's director, reads it from the newest e-mail and returns an access token.
+// login logs in as the company's director and returns an access token.
 func (r *rig) login(ctx context.Context, biin string) (string, error) {
-	body := map[string]any{"role_id": 1, "uuid": benchDevice, "FCM": "bench-fcm-token"}
-	if err := r.call(ctx, http.MethodPost, "/biin/"+biin, body, "", nil); err != nil {
-		return "", err
-	}
-	otp, err := newestOTP(filepath.Join(r.dir, "outbox"))
-	if err != nil {
-		return "", err
-	}
-	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(biin+"-"+benchDevice+":"+otp))
-	var ans struct {
-		AccessToken string `json:"access_token"`
-	}
-	if err := r.call(ctx, http.MethodPost, "/auth", nil, basic, &ans); err != nil {
-		return "", err
-	}
-	if ans.AccessToken == "" {
-		return "", errors.New("login: no access_token in the answer")
-	}
-	return ans.AccessToken, nil
+	_, access, err := r.svc.Login(ctx, r.client, biin, benchDevice)
+	return access, err
 }
-
-func newestOTP(outbox string) (string, error) {
-	files, _ := filepath.Glob(filepath.Join(outbox, "*.eml"))
-	var newest string
-	var newestTime time.Time
-	for _, f := range files {
-		if st, err := os.Stat(f); err == nil && (newest == "" || !st.ModTime().Before(newestTime)) {
-			newest, newestTime = f, st.ModTime()
-		}
-	}
-	if newest == "" {
-		return "", fmt.Errorf("no e-mail in %s", outbox)
-	}
-	b, err := os.ReadFile(newest)
-	if err != nil {
-		return "", err
-	}
-	m := otpLine.FindSubmatch(b)
-	if m == nil {
-		return "", fmt.Errorf("no OTP line in %s", newest)
-	}
-	return string(m[1]), nil
-}
-
-// withPath returns rawURL with its path replaced, e.g. another database or bucket on the same server.
-func withPath(rawURL, path string) (string, error) {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return "", errors.New("bad URL (check -pg / -s3)")
-	}
-	u.Path = path
-	return u.String(), nil
-}
-
-// freshDatabase drops and creates database name on the server of adminURL and returns its URL.
-func freshDatabase(ctx context.Context, adminURL, name string) (string, error) {
-	if err := dropDatabase(ctx, adminURL, name); err != nil {
-		return "", err
-	}
-	db, err := sql.Open("pgx", adminURL)
-	if err != nil {
-		return "", err
-	}
-	defer db.Close()
-	if _, err := db.ExecContext(ctx, `CREATE DATABASE `+quoteIdent(name)); err != nil {
-		return "", fmt.Errorf("create database %s: %w", name, err)
-	}
-	return withPath(adminURL, "/"+name)
-}
-
-func dropDatabase(ctx context.Context, adminURL, name string) error {
-	db, err := sql.Open("pgx", adminURL)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	if _, err := db.ExecContext(ctx, `DROP DATABASE IF EXISTS `+quoteIdent(name)+` WITH (FORCE)`); err != nil {
-		return fmt.Errorf("drop database %s: %w", name, err)
-	}
-	return nil
-}
-
-func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 
 // minioFor opens a minio-go client from an s3://KEY:SECRET@HOST:PORT/BUCKET?secure=false URL.
 func minioFor(s3URL string) (*minio.Client, string, error) {
@@ -388,35 +212,6 @@ func emptyBucket(ctx context.Context, s3URL string, remove bool) error {
 		return c.RemoveBucket(ctx, bucket)
 	}
 	return nil
-}
-
-// profile fetches a CPU profile of the service over the next d (after a delay) into path, in the background.
-func (r *rig) profile(ctx context.Context, delay, d time.Duration, path string) {
-	go func() {
-		select {
-		case <-time.After(delay):
-		case <-ctx.Done():
-			return
-		}
-		url := fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", r.admin, max(1, int(d.Seconds())))
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			logf("pprof: %v", err)
-			return
-		}
-		defer resp.Body.Close()
-		f, err := os.Create(path)
-		if err != nil {
-			logf("pprof: %v", err)
-			return
-		}
-		defer f.Close()
-		_, _ = io.Copy(f, resp.Body)
-	}()
 }
 
 // benchDB opens the bench database with the service's pool size (internal/database), for SQL baselines.

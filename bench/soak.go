@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"database/sql"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +18,8 @@ import (
 	"sync/atomic"
 	"text/tabwriter"
 	"time"
+
+	"github.com/forteleasing/inspections/bench/kit"
 )
 
 // soakInterval is how often the soak samples the service.
@@ -54,12 +55,12 @@ func soakDefaults(o *options, set map[string]bool) {
 
 // outcome names what became of one request: "ok", the HTTP status of a refusal, or the transport error.
 func outcome(err error) string {
-	var se *statusError
+	var se *kit.StatusError
 	switch {
 	case err == nil:
 		return "ok"
 	case errors.As(err, &se):
-		return strconv.Itoa(se.status)
+		return strconv.Itoa(se.Status)
 	case errors.Is(err, context.DeadlineExceeded):
 		return "timeout"
 	default:
@@ -82,11 +83,11 @@ func runSoak(ctx context.Context, o options) error {
 		return err
 	}
 	defer r.close()
-	logf("seeding %d companies, %d + %d vehicles, %d reports…", o.companies, o.vehicles, (o.companies-1)*o.otherVehicles, o.totalReports)
+	kit.Logf("seeding %d companies, %d + %d vehicles, %d reports…", o.companies, o.vehicles, (o.companies-1)*o.otherVehicles, o.totalReports)
 	if _, err := seedFilter(ctx, r); err != nil {
 		return fmt.Errorf("seed: %w", err)
 	}
-	client := newLoadClient(o.clients)
+	client := kit.NewLoadClient(o.clients, 30*time.Second)
 	// One vehicle of the big company takes the new tasks, uploads and decisions.
 	var vehicle string
 	db, err := sql.Open("pgx", r.dbURL)
@@ -95,7 +96,7 @@ func runSoak(ctx context.Context, o options) error {
 	}
 	defer db.Close()
 	if err := db.QueryRowContext(ctx, `SELECT v.guid FROM vehicles v JOIN companies c ON c.id = v.company_id
-		WHERE c.biin = $1 ORDER BY v.id LIMIT 1`, benchBIIN(0)).Scan(&vehicle); err != nil {
+		WHERE c.biin = $1 ORDER BY v.id LIMIT 1`, kit.BIIN(0)).Scan(&vehicle); err != nil {
 		return err
 	}
 	token, _, err := r.loginAs(ctx, client, mb, 0, "soak-director")
@@ -109,7 +110,7 @@ func runSoak(ctx context.Context, o options) error {
 			return fmt.Errorf("login for refresh: %w", err)
 		}
 	}
-	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(onecUser+":"+onecPass))
+	basic := kit.OnecBasic()
 	free := make(chan int, o.companies)
 	for i := 1; i < o.companies; i++ {
 		free <- i
@@ -139,7 +140,7 @@ func runSoak(ctx context.Context, o options) error {
 		}
 	}
 	get := func(ctx context.Context, path, auth string) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.base+path, nil)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.svc.Base+path, nil)
 		if err != nil {
 			return err
 		}
@@ -152,7 +153,7 @@ func runSoak(ctx context.Context, o options) error {
 		defer resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
 			body, _ := io.ReadAll(io.LimitReader(resp.Body, 2000))
-			return httpStatusError(resp.StatusCode, "GET "+path, body)
+			return kit.HTTPStatusError(resp.StatusCode, "GET "+path, body)
 		}
 		_, err = io.Copy(io.Discard, resp.Body)
 		return err
@@ -172,7 +173,7 @@ func runSoak(ctx context.Context, o options) error {
 			return get(ctx, fmt.Sprintf("/1c/reports?limit=100&after=%d", rnd.IntN(o.totalReports)), basic)
 		}},
 		{"refresh", 10, func(ctx context.Context, w int, _ *rand.Rand) error {
-			next, err := refreshOnce(ctx, client, r.base, chains[w])
+			next, err := refreshOnce(ctx, client, r.svc.Base, chains[w])
 			if err == nil {
 				chains[w] = next
 			}
@@ -199,7 +200,7 @@ func runSoak(ctx context.Context, o options) error {
 		{"upload 1 MiB", 10, func(ctx context.Context, _ int, rnd *rand.Rand) error {
 			select {
 			case ref := <-tasks:
-				err := postUpload(ctx, client, r.base, token, ref, mp4File(rnd.Uint64(), 1<<20), 1<<20)
+				err := postUpload(ctx, client, r.svc.Base, token, ref, kit.MP4(rnd.Uint64(), 1<<20), 1<<20)
 				if err == nil {
 					select {
 					case sent <- ref:
@@ -252,15 +253,15 @@ func runSoak(ctx context.Context, o options) error {
 		}()
 	}
 
-	logf("soaking for %s with %d clients; a sample every %s", o.duration, o.clients, soakInterval)
+	kit.Logf("soaking for %s with %d clients; a sample every %s", o.duration, o.clients, soakInterval)
 	begin := time.Now()
 	var samples []soakSample
 	take := func() {
-		m := promValues(r.admin, "go_goroutines", "go_memstats_heap_inuse_bytes")
-		s := soakSample{at: time.Since(begin), rssKB: procStatus(r.svc.PID(), "VmRSS"), heapMiB: m["go_memstats_heap_inuse_bytes"] / (1 << 20),
+		m := promValues(r.svc.Admin, "go_goroutines", "go_memstats_heap_inuse_bytes")
+		s := soakSample{at: time.Since(begin), rssKB: kit.ProcStatus(r.svc.PID(), "VmRSS"), heapMiB: m["go_memstats_heap_inuse_bytes"] / (1 << 20),
 			goroutines: int64(m["go_goroutines"]), fds: openFDs(r.svc.PID()), requests: requests.Load(), errors: errs.Load()}
 		samples = append(samples, s)
-		logf("%6s  RSS %s  heap %.1f MiB  goroutines %d  fds %d  requests %d  errors %d", s.at.Round(time.Second), mib(s.rssKB),
+		kit.Logf("%6s  RSS %s  heap %.1f MiB  goroutines %d  fds %d  requests %d  errors %d", s.at.Round(time.Second), kit.MiB(s.rssKB),
 			s.heapMiB, s.goroutines, s.fds, s.requests, s.errors)
 	}
 	take()

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"github.com/forteleasing/inspections/bench/kit"
 )
 
 // Statements copied from the stores (the service does not export them); keep them in step when a store
@@ -176,8 +177,8 @@ func (s *mailSession) Logout() error { return nil }
 
 // loginAs runs OTP request → mailbox → POST /auth for company i with a fresh device and returns the pair.
 func (r *rig) loginAs(ctx context.Context, client *http.Client, mb *mailbox, i int, device string) (access, refresh string, err error) {
-	ch := mb.expect(fmt.Sprintf("fleet%03d@bench.kz", i))
-	if err := post(ctx, client, r.base+"/biin/"+benchBIIN(i), "", map[string]any{"role_id": 1, "uuid": device, "FCM": "fcm-" + device}, nil); err != nil {
+	ch := mb.expect(kit.SeedCompany(i).Email)
+	if err := post(ctx, client, r.svc.Base+"/biin/"+kit.BIIN(i), "", map[string]any{"role_id": 1, "uuid": device, "FCM": "fcm-" + device}, nil); err != nil {
 		return "", "", err
 	}
 	var ans struct {
@@ -194,8 +195,8 @@ func (r *rig) loginAs(ctx context.Context, client *http.Client, mb *mailbox, i i
 		case <-ctx.Done():
 			return "", "", ctx.Err()
 		}
-		basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(benchBIIN(i)+"-"+device+":"+otp))
-		err = post(ctx, client, r.base+"/auth", basic, nil, &ans)
+		basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(kit.BIIN(i)+"-"+device+":"+otp))
+		err = post(ctx, client, r.svc.Base+"/auth", basic, nil, &ans)
 		if err == nil || try == 2 || !strings.Contains(err.Error(), "invalid_otp") {
 			break
 		}
@@ -208,7 +209,7 @@ func (r *rig) loginAs(ctx context.Context, client *http.Client, mb *mailbox, i i
 
 // post sends a JSON POST and decodes the envelope's data into out (when not nil).
 func post(ctx context.Context, client *http.Client, url, auth string, body, out any) error {
-	return doJSON(ctx, client, http.MethodPost, url, body, auth, out)
+	return kit.DoJSON(ctx, client, http.MethodPost, url, body, auth, out)
 }
 
 // suiteEnv is what the suite changes in the service's configuration, printed under the table. The bench's
@@ -234,13 +235,13 @@ func runSuite(ctx context.Context, o options) error {
 		return err
 	}
 	defer r.close()
-	logf("seeding %d companies, %d + %d vehicles, %d reports…", o.companies, o.vehicles, (o.companies-1)*o.otherVehicles, o.totalReports)
+	kit.Logf("seeding %d companies, %d + %d vehicles, %d reports…", o.companies, o.vehicles, (o.companies-1)*o.otherVehicles, o.totalReports)
 	seeded, err := seedFilter(ctx, r)
 	if err != nil {
 		return fmt.Errorf("seed: %w", err)
 	}
-	logf("seeded in %s", seeded.total().Round(100*time.Millisecond))
-	client := newLoadClient(o.clients)
+	kit.Logf("seeded in %s", seeded.total().Round(100*time.Millisecond))
+	client := kit.NewLoadClient(o.clients, 30*time.Second)
 	token, _, err := r.loginAs(ctx, client, mb, 0, "bench-director")
 	if err != nil {
 		return fmt.Errorf("login: %w", err)
@@ -252,7 +253,7 @@ func runSuite(ctx context.Context, o options) error {
 	defer db.Close()
 	var companyID, sessionID, userID int64
 	if err := db.QueryRowContext(ctx, `SELECT s.company_id, s.id, s.user_id FROM sessions s JOIN companies c ON c.id = s.company_id
-		WHERE c.biin = $1 AND s.revoked_at IS NULL ORDER BY s.id DESC LIMIT 1`, benchBIIN(0)).Scan(&companyID, &sessionID, &userID); err != nil {
+		WHERE c.biin = $1 AND s.revoked_at IS NULL ORDER BY s.id DESC LIMIT 1`, kit.BIIN(0)).Scan(&companyID, &sessionID, &userID); err != nil {
 		return fmt.Errorf("find the bench session: %w", err)
 	}
 
@@ -266,26 +267,26 @@ func runSuite(ctx context.Context, o options) error {
 	profiles := 0
 	// measured warms up, then drives the target, reading the CPU times of the server (0: none), PostgreSQL,
 	// the bench and the machine around the measured window only.
-	measured := func(name string, server int, do func(context.Context) error) (stats, cpuUse) {
-		logf("driving %s for %s…", name, o.duration)
+	measured := func(name string, server int, do func(context.Context) error) (kit.Stats, cpuUse) {
+		kit.Logf("driving %s for %s…", name, o.duration)
 		if o.warmup > 0 {
-			drive(ctx, o.clients, o.warmup, o.maxRequests, do)
+			o.load(o.warmup).Drive(ctx, do)
 		}
 		before := readCPU(server)
-		s := drive(ctx, o.clients, o.duration, o.maxRequests, do)
+		s := o.load(o.duration).Drive(ctx, do)
 		use := before.to(readCPU(server))
 		if server == 0 {
 			use.server = -1
 		}
 		return s, use
 	}
-	service := func(name string, do func(context.Context) error) stats {
+	service := func(name string, do func(context.Context) error) kit.Stats {
 		if o.pprofDir != "" {
 			_ = os.MkdirAll(o.pprofDir, 0o755) // a missing directory fails the profile, not the row
 			profiles++
-			path := filepath.Join(o.pprofDir, fmt.Sprintf("%d-%s.pprof", profiles, slug(name)))
-			r.profile(ctx, o.warmup, o.duration-time.Second, path)
-			logf("profiling into %s", path)
+			path := filepath.Join(o.pprofDir, fmt.Sprintf("%d-%s.pprof", profiles, kit.Slug(name)))
+			kit.Profile(ctx, r.svc.Admin, o.warmup, o.duration-time.Second, path)
+			kit.Logf("profiling into %s", path)
 		}
 		rss := sampleRSS(r.svc.PID())
 		s, use := measured(name, r.svc.PID(), do)
@@ -293,14 +294,14 @@ func runSuite(ctx context.Context, o options) error {
 		rows = append(rows, row{name: name, s: s, hwm: hwm, peak: peak, cpu: &use})
 		return s
 	}
-	raw := func(name string, do func(context.Context) error) stats {
+	raw := func(name string, do func(context.Context) error) kit.Stats {
 		s, use := measured(name, 0, do)
 		rows = append(rows, row{name: name, s: s, cpu: &use})
 		return s
 	}
 	last := func() *row { return &rows[len(rows)-1] }
 
-	fiber, fiberCPU := measured("baseline: bare Fiber GET /baseline", fb.PID(), getter(client, fbBase+"/baseline", token))
+	fiber, fiberCPU := measured("baseline: bare Fiber GET /baseline", fb.PID(), kit.Getter(client, fbBase+"/baseline", "Bearer "+token))
 	rows = append(rows, row{name: "baseline: bare Fiber GET /baseline (fixed 52-byte JSON)", s: fiber, cpu: &fiberCPU})
 
 	// Login: each client logs in as the director of a company no other client is using at that moment,
@@ -315,7 +316,7 @@ func runSuite(ctx context.Context, o options) error {
 	loginSQL := raw("baseline: raw SQL, the 21 statements of a login (OTP request, POST /auth, its blocks)", func(ctx context.Context) error {
 		i := <-free
 		defer func() { free <- i }()
-		return rawLogin(ctx, db, benchBIIN(i), fmt.Sprintf("raw-%d", rawLoginSeq.Add(1)))
+		return rawLogin(ctx, db, kit.BIIN(i), fmt.Sprintf("raw-%d", rawLoginSeq.Add(1)))
 	})
 	if _, err := db.ExecContext(ctx, `DELETE FROM otp_sends WHERE device_uuid LIKE 'raw-%'`); err != nil {
 		return err
@@ -327,7 +328,7 @@ func runSuite(ctx context.Context, o options) error {
 		_, _, err := r.loginAs(ctx, client, mb, i, fmt.Sprintf("dev-%d", loginSeq.Add(1)))
 		return err
 	})
-	last().vsFiber, last().vsSQL = ratio(login.rate(), fiber.rate()), ratio(login.rate(), loginSQL.rate())
+	last().vsFiber, last().vsSQL = ratio(login.Rate(), fiber.Rate()), ratio(login.Rate(), loginSQL.Rate())
 
 	// Refresh: each client rotates its own session's chain. The raw baseline rotates chains of its own,
 	// rooted in the same sessions, so the service's chains stay intact.
@@ -350,14 +351,14 @@ func runSuite(ctx context.Context, o options) error {
 	})
 	refresh := service("service: POST /refresh_token (rotation + login blocks)", func(ctx context.Context) error {
 		rt := <-chains
-		next, err := refreshOnce(ctx, client, r.base, rt)
+		next, err := refreshOnce(ctx, client, r.svc.Base, rt)
 		if err == nil {
 			rt = next
 		}
 		chains <- rt
 		return err
 	})
-	last().vsFiber, last().vsSQL = ratio(refresh.rate(), fiber.rate()), ratio(refresh.rate(), refreshSQL.rate())
+	last().vsFiber, last().vsSQL = ratio(refresh.Rate(), fiber.Rate()), ratio(refresh.Rate(), refreshSQL.Rate())
 
 	// Filters: nothing writes during these targets, so the service answers from its answer cache, which
 	// costs the access check (one statement: the company's auth and list versions). A miss — after any
@@ -369,11 +370,11 @@ func runSuite(ctx context.Context, o options) error {
 		session, sqlStep{listAllSQL, fixed(companyID, pageRows, 0)}, types, briefs))
 	raw("baseline: raw SQL, a vehicle filter cache miss: 4 statements", sqlCaller(db,
 		session, sqlStep{byVehicleSQL, fixed(companyID, pageRows, 0)}, types, briefs))
-	var general stats
+	var general kit.Stats
 	for _, path := range []string{"/reports/general/filter/null/null/null", "/reports/vehicle/filter"} {
-		s := service("service: GET "+path, getter(client, r.base+path, token))
-		last().vsFiber, last().vsSQL = ratio(s.rate(), fiber.rate()), ratio(s.rate(), hitSQL.rate())
-		if general.elapsed == 0 {
+		s := service("service: GET "+path, kit.Getter(client, r.svc.Base+path, "Bearer "+token))
+		last().vsFiber, last().vsSQL = ratio(s.Rate(), fiber.Rate()), ratio(s.Rate(), hitSQL.Rate())
+		if general.Elapsed == 0 {
 			general = s
 		}
 	}
@@ -401,19 +402,19 @@ func runSuite(ctx context.Context, o options) error {
 		rawCursors <- next
 		return err
 	})
-	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(onecUser+":"+onecPass))
+	basic := kit.OnecBasic()
 	svcCursors := cursors()
 	feed := service("service: GET /1c/reports?limit=100&after=… (paging)", func(ctx context.Context) error {
 		after := <-svcCursors
-		next, err := feedPage(ctx, client, r.base, basic, after)
+		next, err := feedPage(ctx, client, r.svc.Base, basic, after)
 		svcCursors <- next
 		return err
 	})
-	last().vsFiber, last().vsSQL = ratio(feed.rate(), fiber.rate()), ratio(feed.rate(), feedSQLRate.rate())
+	last().vsFiber, last().vsSQL = ratio(feed.Rate(), fiber.Rate()), ratio(feed.Rate(), feedSQLRate.Rate())
 	r.close()
 	fb.Stop()
 
-	logf("uploads: %d × %d MiB, %d rounds, on a fresh service…", o.uploads, o.uploadMiB, o.rounds)
+	kit.Logf("uploads: %d × %d MiB, %d rounds, on a fresh service…", o.uploads, o.uploadMiB, o.rounds)
 	up, err := measureUploads(ctx, o)
 	if err != nil {
 		return fmt.Errorf("upload: %w", err)
@@ -426,23 +427,23 @@ func runSuite(ctx context.Context, o options) error {
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "target\treq/s\tp50\tp99\terrors\tpeak RSS\t÷ fiber\t÷ sql / raw\tCPU: server\tpg\tbench\tmachine\tserver ms/op\t")
 	for _, x := range rows {
-		fmt.Fprintf(w, "%s\t%.0f\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t\n", x.name, x.s.rate(), ms(x.s.p50), ms(x.s.p99), x.s.errs,
-			mib(x.hwm), dash(x.vsFiber), dash(x.vsSQL), x.cpu.columns(x.s.rate()))
+		fmt.Fprintf(w, "%s\t%.0f\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t\n", x.name, x.s.Rate(), kit.Ms(x.s.P50), kit.Ms(x.s.P99), x.s.Errs,
+			kit.MiB(x.hwm), dash(x.vsFiber), dash(x.vsSQL), x.cpu.columns(x.s.Rate()))
 	}
 	fmt.Fprintf(w, "baseline: minio-go PutObject, %d × %d MiB at once, %d rounds\t%.1f MB/s\t-\t-\t%d\t-\t-\t-\t%s\t\n",
-		o.uploads, o.uploadMiB, len(up.raw.rounds), up.raw.mbps(), up.raw.errs, (*cpuUse)(nil).columns(0))
+		o.uploads, o.uploadMiB, len(up.raw.Rounds), up.raw.MBps(), up.raw.Errs, (*cpuUse)(nil).columns(0))
 	fmt.Fprintf(w, "service: POST /reports/upload, %d × %d MiB at once, %d rounds\t%.1f MB/s\t-\t-\t%d\t%s\t-\t%s\t%s\t\n",
-		o.uploads, o.uploadMiB, len(up.svc.rounds), up.svc.mbps(), up.svc.errs, mib(up.svc.hwm), ratio(up.svc.mbps(), up.raw.mbps()),
+		o.uploads, o.uploadMiB, len(up.svc.Rounds), up.svc.MBps(), up.svc.Errs, kit.MiB(up.svc.hwm), ratio(up.svc.MBps(), up.raw.MBps()),
 		(*cpuUse)(nil).columns(0))
 	w.Flush()
 	for _, x := range rows {
-		if x.s.firstErr != nil {
-			fmt.Printf("first error of %s: %v\n", x.name, x.s.firstErr)
+		if x.s.FirstErr != nil {
+			fmt.Printf("first error of %s: %v\n", x.name, x.s.FirstErr)
 		}
 	}
 	for name, u := range map[string]uploadResult{"raw uploads": up.raw, "service uploads": up.svc} {
-		if u.firstErr != nil {
-			fmt.Printf("first error of %s: %v\n", name, u.firstErr)
+		if u.FirstErr != nil {
+			fmt.Printf("first error of %s: %v\n", name, u.FirstErr)
 		}
 	}
 	fmt.Printf("\nreq/s counts successes per second of the measured window; p50/p99 are the client's latencies of successes;\n" +
@@ -461,12 +462,12 @@ func runSuite(ctx context.Context, o options) error {
 		at = fmt.Sprintf(" — measured at %d clients, so only indicative", o.clients)
 	}
 	fmt.Printf("\ntargets (64 clients, p99 < 20 ms, zero errors)%s:\n", at)
-	fmt.Printf("  refresh ≥ 3,000/s:        %6.0f/s, p99 %s, %d errors: %s\n", refresh.rate(), ms(refresh.p99), refresh.errs,
-		verdict(refresh.rate() >= 3000 && refresh.p99 < 20*time.Millisecond && refresh.errs == 0))
-	fmt.Printf("  general filter ≥ 5,000/s: %6.0f/s, p99 %s, %d errors: %s\n", general.rate(), ms(general.p99), general.errs,
-		verdict(general.rate() >= 5000 && general.p99 < 20*time.Millisecond && general.errs == 0))
-	fmt.Printf("  upload ≥ 0.8 of raw, peak RSS < 100 MiB: %s of raw, %s, %d errors: %s\n", ratio(up.svc.mbps(), up.raw.mbps()),
-		mib(up.svc.hwm), up.svc.errs, verdict(up.svc.errs == 0 && up.raw.errs == 0 && up.svc.mbps() >= 0.8*up.raw.mbps() && up.svc.hwm < 100*1024))
+	fmt.Printf("  refresh ≥ 3,000/s:        %6.0f/s, p99 %s, %d errors: %s\n", refresh.Rate(), kit.Ms(refresh.P99), refresh.Errs,
+		kit.Verdict(refresh.Rate() >= 3000 && refresh.P99 < 20*time.Millisecond && refresh.Errs == 0))
+	fmt.Printf("  general filter ≥ 5,000/s: %6.0f/s, p99 %s, %d errors: %s\n", general.Rate(), kit.Ms(general.P99), general.Errs,
+		kit.Verdict(general.Rate() >= 5000 && general.P99 < 20*time.Millisecond && general.Errs == 0))
+	fmt.Printf("  upload ≥ 0.8 of raw, peak RSS < 100 MiB: %s of raw, %s, %d errors: %s\n", ratio(up.svc.MBps(), up.raw.MBps()),
+		kit.MiB(up.svc.hwm), up.svc.Errs, kit.Verdict(up.svc.Errs == 0 && up.raw.Errs == 0 && up.svc.MBps() >= 0.8*up.raw.MBps() && up.svc.hwm < 100*1024))
 	return nil
 }
 
@@ -675,7 +676,7 @@ func feedPage(ctx context.Context, client *http.Client, base, basic string, afte
 		return after, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return after, httpStatusError(resp.StatusCode, "GET /1c/reports", body)
+		return after, kit.HTTPStatusError(resp.StatusCode, "GET /1c/reports", body)
 	}
 	i := bytes.LastIndex(body, nextCursorField)
 	if i < 0 {
@@ -731,19 +732,13 @@ func refreshOnce(ctx context.Context, client *http.Client, base, rt string) (str
 		return "", err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return "", httpStatusError(resp.StatusCode, "POST /refresh_token", raw)
+		return "", kit.HTTPStatusError(resp.StatusCode, "POST /refresh_token", raw)
 	}
 	m := refreshTokenField.FindSubmatch(raw[:min(len(raw), 4096)])
 	if m == nil {
 		return "", errors.New("POST /refresh_token: no refresh_token in the answer")
 	}
 	return string(m[1]), nil
-}
-
-var nonWord = regexp.MustCompile(`[^a-z0-9]+`)
-
-func slug(s string) string {
-	return strings.Trim(nonWord.ReplaceAllString(strings.ToLower(s), "-"), "-")
 }
 
 // columns formats the CPU columns of a row; a nil use (uploads) is dashes.

@@ -12,14 +12,20 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/forteleasing/inspections/bench/kit"
 )
 
 // tusChunk is the PATCH size of the resumable path: the README's advice, one S3 part per PATCH.
 const tusChunk = 8 << 20
 
+// tusMetadata is the Upload-Metadata of an upload: the fields of a plain upload, each value in base64.
 func tusMetadata(refKey string) string {
-	b := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
-	return "ref_key " + b(refKey) + ",time_sent " + b(time.Now().Format("2006-01-02 15:04:05")) + ",lat " + b("43.238949") + ",long " + b("76.889709")
+	var pairs []string
+	for _, f := range kit.UploadFields(refKey) {
+		pairs = append(pairs, f[0]+" "+base64.StdEncoding.EncodeToString([]byte(f[1])))
+	}
+	return strings.Join(pairs, ",")
 }
 
 // tusCreate starts a resumable upload and returns its URL on base (Location names FL_PUBLIC_URL).
@@ -39,7 +45,7 @@ func tusCreate(ctx context.Context, client *http.Client, base, token, refKey str
 	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 2000))
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusCreated {
-		return "", httpStatusError(resp.StatusCode, "tus create "+refKey, answer)
+		return "", kit.HTTPStatusError(resp.StatusCode, "tus create "+refKey, answer)
 	}
 	_, id, _ := strings.Cut(resp.Header.Get("Location"), "/reports/uploads/")
 	return base + "/reports/uploads/" + id, nil
@@ -62,7 +68,7 @@ func tusPatch(ctx context.Context, client *http.Client, u, token string, offset 
 	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 2000))
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNoContent {
-		return 0, httpStatusError(resp.StatusCode, "tus PATCH", answer)
+		return 0, kit.HTTPStatusError(resp.StatusCode, "tus PATCH", answer)
 	}
 	return strconv.ParseInt(resp.Header.Get("Upload-Offset"), 10, 64)
 }
@@ -114,11 +120,14 @@ func tusSend(ctx context.Context, client *http.Client, u, token string, file io.
 // HEAD and the PATCHes that resume. It returns that time and the time the same remaining bytes took
 // when nothing was cut (the plain PATCHes of the first half, per byte).
 func resumeAfterCut(ctx context.Context, client *http.Client, base, token, refKey string, seed uint64, size int64) (resume, undisturbed time.Duration, err error) {
+	if size < 2*tusChunk {
+		return 0, 0, fmt.Errorf("needs -mib ≥ %d (half the file in whole %d MiB PATCHes, then one cut)", 2*tusChunk>>20, tusChunk>>20)
+	}
 	u, err := tusCreate(ctx, client, base, token, refKey, size)
 	if err != nil {
 		return 0, 0, err
 	}
-	data, err := io.ReadAll(mp4File(seed, size))
+	data, err := io.ReadAll(kit.MP4(seed, size))
 	if err != nil {
 		return 0, 0, err
 	}

@@ -1,81 +1,23 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"io"
-	"math/rand/v2"
-	"mime/multipart"
 	"net/http"
-	"net/textproto"
 	"os"
 	"path/filepath"
-	"strings"
-	"sync"
 	"text/tabwriter"
 	"time"
 
+	"github.com/forteleasing/inspections/bench/kit"
 	"github.com/minio/minio-go/v7"
 )
 
-// mp4Header is a minimal valid MP4 start: a 24-byte ftyp box; an mdat box of size-24 bytes follows.
-func mp4Header(size int64) []byte {
-	h := make([]byte, 0, 32)
-	h = binary.BigEndian.AppendUint32(h, 24)
-	h = append(h, "ftypisom"...)
-	h = binary.BigEndian.AppendUint32(h, 0x00000200)
-	h = append(h, "isommp41"...)
-	h = binary.BigEndian.AppendUint32(h, uint32(size-24))
-	return append(h, "mdat"...)
-}
-
-// mp4File streams a size-byte MP4 whose mdat is random bytes from a seeded generator, so the same
-// file can be produced twice (for the raw baseline and for the service) without keeping it in memory.
-func mp4File(seed uint64, size int64) io.Reader {
-	var s [32]byte
-	binary.LittleEndian.PutUint64(s[:], seed)
-	return io.MultiReader(bytes.NewReader(mp4Header(size)), io.LimitReader(rand.NewChaCha8(s), size-32))
-}
-
-// uploadResult is one path's figures over its rounds; each round sends all files at once and is timed
-// from the first byte to the last answer.
+// uploadResult is one path's figures over its rounds, with the service's VmHWM and largest sampled VmRSS.
 type uploadResult struct {
-	bytes     int64
-	wall      time.Duration
-	rounds    []string // MB/s of each round
-	errs      int
-	firstErr  error
+	kit.Uploads
 	hwm, peak int64
-}
-
-func (u uploadResult) mbps() float64 { return float64(u.bytes) / 1e6 / u.wall.Seconds() }
-
-// round runs send for 0..n-1 at once and adds the round to u.
-func (u *uploadResult) round(n int, size int64, send func(i int) error) {
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	start := time.Now()
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := send(i); err != nil {
-				mu.Lock()
-				u.errs++
-				if u.firstErr == nil {
-					u.firstErr = err
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	wall := time.Since(start)
-	u.bytes += int64(n) * size
-	u.wall += wall
-	u.rounds = append(u.rounds, fmt.Sprintf("%.0f", float64(int64(n)*size)/1e6/wall.Seconds()))
 }
 
 // uploadOutcome is what measureUploads measured.
@@ -104,12 +46,12 @@ func runUpload(ctx context.Context, o options) error {
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "path\ttotal MB/s\tMB/s per round\twall\terrors\tVmHWM\tmax VmRSS\t÷ raw\t")
 	fmt.Fprintf(w, "baseline: minio-go PutObject\t%.1f\t%s\t%s\t%d\t-\t-\t-\t\n",
-		raw.mbps(), strings.Join(raw.rounds, " "), raw.wall.Round(time.Millisecond), raw.errs)
-	fmt.Fprintf(w, "service: POST /reports/upload\t%.1f\t%s\t%s\t%d\t%s\t%s\t%s\t\n", svc.mbps(), strings.Join(svc.rounds, " "),
-		svc.wall.Round(time.Millisecond), svc.errs, mib(svc.hwm), mib(svc.peak), ratio(svc.mbps(), raw.mbps()))
+		raw.MBps(), raw.PerRound(), raw.Wall.Round(time.Millisecond), raw.Errs)
+	fmt.Fprintf(w, "service: POST /reports/upload\t%.1f\t%s\t%s\t%d\t%s\t%s\t%s\t\n", svc.MBps(), svc.PerRound(),
+		svc.Wall.Round(time.Millisecond), svc.Errs, kit.MiB(svc.hwm), kit.MiB(svc.peak), ratio(svc.MBps(), raw.MBps()))
 	tus := up.tus
-	fmt.Fprintf(w, "service: tus /reports/uploads, 8 MiB PATCHes\t%.1f\t%s\t%s\t%d\t%s\t%s\t%s\t\n", tus.mbps(), strings.Join(tus.rounds, " "),
-		tus.wall.Round(time.Millisecond), tus.errs, mib(svc.hwm), mib(svc.peak), ratio(tus.mbps(), raw.mbps()))
+	fmt.Fprintf(w, "service: tus /reports/uploads, 8 MiB PATCHes\t%.1f\t%s\t%s\t%d\t%s\t%s\t%s\t\n", tus.MBps(), tus.PerRound(),
+		tus.Wall.Round(time.Millisecond), tus.Errs, kit.MiB(svc.hwm), kit.MiB(svc.peak), ratio(tus.MBps(), raw.MBps()))
 	w.Flush()
 	fmt.Println("(VmHWM and max VmRSS are of the service process over all its rounds, plain and tus.)")
 	if up.resumeErr != nil {
@@ -119,16 +61,16 @@ func runUpload(ctx context.Context, o options) error {
 			size>>20, up.resume.Round(time.Millisecond), up.undisturbed.Round(time.Millisecond))
 	}
 	for name, res := range map[string]uploadResult{"raw": raw, "service": svc, "tus": tus} {
-		if res.firstErr != nil {
-			fmt.Printf("first error of %s: %v\n", name, res.firstErr)
+		if res.FirstErr != nil {
+			fmt.Printf("first error of %s: %v\n", name, res.FirstErr)
 		}
 	}
-	fmt.Printf("\nthe service stored %d of %d videos at full size (videos/ and tus/)\n", up.stored, n*(len(svc.rounds)+len(tus.rounds))+1)
+	fmt.Printf("\nthe service stored %d of %d videos at full size (videos/ and tus/)\n", up.stored, n*(len(svc.Rounds)+len(tus.Rounds))+1)
 	fmt.Printf("target: service/raw ≥ 0.8 and service VmHWM < 100 MiB during the uploads: %s\n",
-		verdict(svc.errs == 0 && raw.errs == 0 && svc.mbps() >= 0.8*raw.mbps() && svc.hwm < 100*1024))
+		kit.Verdict(svc.Errs == 0 && raw.Errs == 0 && svc.MBps() >= 0.8*raw.MBps() && svc.hwm < 100*1024))
 	fmt.Printf("target: tus/raw ≥ 0.8 and service VmHWM < 100 MiB during the uploads: %s\n",
-		verdict(tus.errs == 0 && raw.errs == 0 && tus.mbps() >= 0.8*raw.mbps() && svc.hwm < 100*1024))
-	if svc.errs > 0 {
+		kit.Verdict(tus.Errs == 0 && raw.Errs == 0 && tus.MBps() >= 0.8*raw.MBps() && svc.hwm < 100*1024))
+	if svc.Errs > 0 {
 		fmt.Printf("service log: %s\n", up.serviceLog)
 	}
 	return nil
@@ -170,28 +112,28 @@ func measureUploads(ctx context.Context, o options) (*uploadOutcome, error) {
 	var raw, svc, tus uploadResult
 	rss := sampleRSS(r.svc.PID())
 	for round := range o.rounds {
-		logf("round %d/%d: minio-go PutObject, %d × %d MiB…", round+1, o.rounds, n, size>>20)
-		raw.round(n, size, func(i int) error {
-			_, err := mc.PutObject(ctx, bucket, fmt.Sprintf("raw/%d-%d.mp4", round, i), mp4File(uint64(i), size), size,
+		kit.Logf("round %d/%d: minio-go PutObject, %d × %d MiB…", round+1, o.rounds, n, size>>20)
+		raw.Round(n, size, func(i int) error {
+			_, err := mc.PutObject(ctx, bucket, fmt.Sprintf("raw/%d-%d.mp4", round, i), kit.MP4(uint64(i), size), size,
 				minio.PutObjectOptions{ContentType: "video/mp4"})
 			return err
 		})
-		logf("round %d/%d: service POST /reports/upload, %d × %d MiB…", round+1, o.rounds, n, size>>20)
-		svc.round(n, size, func(i int) error {
-			return postUpload(ctx, client, r.base, token, refKeys[round*n+i], mp4File(uint64(i), size), size)
+		kit.Logf("round %d/%d: service POST /reports/upload, %d × %d MiB…", round+1, o.rounds, n, size>>20)
+		svc.Round(n, size, func(i int) error {
+			return postUpload(ctx, client, r.svc.Base, token, refKeys[round*n+i], kit.MP4(uint64(i), size), size)
 		})
-		logf("round %d/%d: service tus /reports/uploads, %d × %d MiB in 8 MiB PATCHes…", round+1, o.rounds, n, size>>20)
-		tus.round(n, size, func(i int) error {
-			return tusUpload(ctx, client, r.base, token, refKeys[(o.rounds+round)*n+i], mp4File(uint64(i), size), size)
+		kit.Logf("round %d/%d: service tus /reports/uploads, %d × %d MiB in 8 MiB PATCHes…", round+1, o.rounds, n, size>>20)
+		tus.Round(n, size, func(i int) error {
+			return tusUpload(ctx, client, r.svc.Base, token, refKeys[(o.rounds+round)*n+i], kit.MP4(uint64(i), size), size)
 		})
 		if ctx.Err() != nil {
 			break
 		}
 	}
-	logf("resume after a cut: one %d MiB tus upload…", size>>20)
-	resume, undisturbed, resumeErr := resumeAfterCut(ctx, client, r.base, token, refKeys[2*n*o.rounds], 99, size)
+	kit.Logf("resume after a cut: one %d MiB tus upload…", size>>20)
+	resume, undisturbed, resumeErr := resumeAfterCut(ctx, client, r.svc.Base, token, refKeys[2*n*o.rounds], 99, size)
 	svc.hwm, svc.peak = rss.finish()
-	logf("service VmRSS before the uploads: %s", mib(rss.before))
+	kit.Logf("service VmRSS before the uploads: %s", kit.MiB(rss.before))
 
 	stored := 0
 	for _, prefix := range []string{"videos/", "tus/"} {
@@ -209,42 +151,5 @@ func measureUploads(ctx context.Context, o options) (*uploadOutcome, error) {
 // postUpload sends one multipart upload as the app does: the form fields first, then the file, with an exact
 // Content-Length, streaming the file from its generator.
 func postUpload(ctx context.Context, client *http.Client, base, token, refKey string, file io.Reader, size int64) error {
-	var head bytes.Buffer
-	mw := multipart.NewWriter(&head)
-	fields := [][2]string{{"ref_key", refKey}, {"time_sent", time.Now().Format("2006-01-02 15:04:05")}, {"lat", "43.238949"}, {"long", "76.889709"}}
-	for _, f := range fields {
-		if err := mw.WriteField(f[0], f[1]); err != nil {
-			return err
-		}
-	}
-	h := textproto.MIMEHeader{}
-	h.Set("Content-Disposition", `form-data; name="file"; filename="inspection.mp4"`)
-	h.Set("Content-Type", "video/mp4")
-	if _, err := mw.CreatePart(h); err != nil {
-		return err
-	}
-	prelude := bytes.Clone(head.Bytes())
-	head.Reset()
-	if err := mw.Close(); err != nil { // writes only the closing boundary
-		return err
-	}
-	trailer := head.Bytes()
-	body := io.MultiReader(bytes.NewReader(prelude), file, bytes.NewReader(trailer))
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/reports/upload", body)
-	if err != nil {
-		return err
-	}
-	req.ContentLength = int64(len(prelude)) + size + int64(len(trailer))
-	req.Header.Set("Content-Type", mw.FormDataContentType())
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 2000))
-	if resp.StatusCode != http.StatusCreated {
-		return httpStatusError(resp.StatusCode, "upload "+refKey, answer)
-	}
-	return nil
+	return kit.PostMultipart(ctx, client, base+"/reports/upload", "Bearer "+token, "file", kit.UploadFields(refKey), file, size, http.StatusCreated)
 }

@@ -1,7 +1,8 @@
-// Package kit is what the benchmarks of bench/ and bench/peer share: starting and stopping the servers
-// they measure as child processes. It is a module of its own with the standard library only, so that
-// bench/peer (its own module, with PocketBase) can use it without taking in the service's dependencies,
-// nor the service PocketBase's.
+// Package kit is what the benchmarks of bench/ and bench/peer share: the servers they measure as child
+// processes (the service with the bench's configuration, its build, its database), the load loop and its
+// statistics, upload rounds, the seeded data's vehicle types and companies, and the client calls both make.
+// It is a module of its own with the standard library only, so that bench/peer (its own module, with
+// PocketBase) can use it without taking in the service's dependencies, nor the service PocketBase's.
 package kit
 
 import (

@@ -5,23 +5,23 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/forteleasing/inspections/bench/kit"
 )
 
 // fleet is the data both sides are seeded with, generated once: company 0 is the big one (the director
 // every client logs in as), the others share the rest of the reports.
 type fleet struct {
 	now       time.Time
-	companies []fleetCompany
+	companies []kit.Company
 	vehicles  []fleetVehicle
 	reports   []fleetReport
 }
 
-type fleetCompany struct{ biin, name string }
-
 type fleetVehicle struct {
 	company                    int
 	guid, vin, plate, contract string
-	typ                        int // index into benchTypes
+	typ                        int // index into kit.VehicleTypes
 }
 
 type fleetReport struct {
@@ -34,11 +34,11 @@ type fleetReport struct {
 
 // newFleet builds companies (the first with vehicles vehicles and reports reports; each other one with
 // otherVehicles), total reports in all. Statuses 1/2/3/4 at 10/10/70/10 % by a hash of the number, start
-// dates spread over the last two years, as bench/seed.go does.
+// dates spread over the last two years, as bench/seed.go does in SQL.
 func newFleet(companies, vehicles, otherVehicles, reports, total int) *fleet {
 	f := &fleet{now: time.Now().UTC().Truncate(time.Second)}
 	for i := range companies {
-		f.companies = append(f.companies, fleetCompany{biin: benchBIIN(i), name: fmt.Sprintf("Бенч Лизинг %03d ТОО", i)})
+		f.companies = append(f.companies, kit.SeedCompany(i))
 	}
 	addVehicles := func(company, n int) (first int) {
 		first = len(f.vehicles)
@@ -47,7 +47,7 @@ func newFleet(companies, vehicles, otherVehicles, reports, total int) *fleet {
 			f.vehicles = append(f.vehicles, fleetVehicle{
 				company: company, guid: fmt.Sprintf("%08d-0000-4000-8000-%012d", company, g), vin: fmt.Sprintf("XWB%014d", g),
 				plate:    fmt.Sprintf("%03d%c%c%c02", g%1000, 'A'+g%26, 'A'+(g/26)%26, 'A'+(g/676)%26),
-				contract: fmt.Sprintf("№%d/24 (ДЛ)", g%700), typ: g % len(benchTypes),
+				contract: fmt.Sprintf("№%d/24 (ДЛ)", g%700), typ: g % len(kit.VehicleTypes),
 			})
 		}
 		return first
@@ -151,41 +151,6 @@ func (b *batch) flush() error {
 	_, err := b.tx.Exec(q.String(), b.args...)
 	b.args, b.rows = b.args[:0], 0
 	return err
-}
-
-// The vehicle types every seeded fleet uses (as bench/seed.go).
-var benchTypes = []map[string]any{
-	{"ref_key": "b71e9ff8-1664-11ea-8dad-1831bf7dd029", "title": "Легковой автомобиль",
-		"instructions": []string{"Сфотографировать лобовое стекло", "Сфотографировать ВИН код", "Сфотографировать пробег"}},
-	{"ref_key": "b71ea040-1664-11ea-8dad-1831bf7dd029", "title": "Пассажирский транспорт",
-		"instructions": []string{"Сфотографировать салон", "Сфотографировать шины"}},
-	{"ref_key": "b71ea01f-1664-11ea-8dad-1831bf7dd029", "title": "Грузовой автомобиль", "instructions": []string{}},
-}
-
-// benchBIIN returns the i-th of a series of valid 12-digit BINs (as bench/seed.go).
-func benchBIIN(i int) string {
-	for n := 990100000000 + i*10; ; n++ {
-		s := fmt.Sprintf("%012d", n)[:11]
-		if d, ok := biinCheckDigit(s); ok {
-			return s + string(rune('0'+d))
-		}
-	}
-}
-
-func biinCheckDigit(first11 string) (int, bool) {
-	sum := 0
-	for i := range 11 {
-		sum += (i + 1) * int(first11[i]-'0')
-	}
-	if sum%11 != 10 {
-		return sum % 11, true
-	}
-	weights := [11]int{3, 4, 5, 6, 7, 8, 9, 10, 11, 1, 2}
-	sum = 0
-	for i := range 11 {
-		sum += weights[i] * int(first11[i]-'0')
-	}
-	return sum % 11, sum%11 != 10
 }
 
 // withoutIndexes drops the SQLite indexes of tables inside tx and returns what builds them again: one

@@ -10,7 +10,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -23,6 +22,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/forteleasing/inspections/bench/kit"
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 )
@@ -109,17 +109,13 @@ func parse(args []string) options {
 
 func (o options) skipped(name string) bool { return slices.Contains(strings.Split(o.skip, ","), name) }
 
-func logf(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "%s  "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
-}
-
 // side is one server of a target: what one operation is and, for the writer targets, the writes beside it.
 type side struct {
 	label string
 	do    func(context.Context) error
 	write func(ctx context.Context, n int64) error // nil: nothing writes during the run
 	admin string                                   // the service's admin address, for -pprof
-	runs  []stats
+	runs  []kit.Stats
 	wrote []string
 }
 
@@ -141,7 +137,7 @@ func run(ctx context.Context, o options) error {
 			closers[i]()
 		}
 		if o.keep {
-			logf("-keep: left %s", dir)
+			kit.Logf("-keep: left %s", dir)
 		} else {
 			os.RemoveAll(dir)
 		}
@@ -169,8 +165,8 @@ func run(ctx context.Context, o options) error {
 			closers = append(closers, func() { _ = emptyBucket(context.Background(), mc, b, true) })
 		}
 	}
-	ourS3, _ := withPath(o.s3URL, "/"+ourBucket)
-	pbS3, _ := withPath(o.s3URL, "/"+pbBucket)
+	ourS3, _ := kit.WithPath(o.s3URL, "/"+ourBucket)
+	pbS3, _ := kit.WithPath(o.s3URL, "/"+pbBucket)
 
 	// Builds: the service, and PocketBase is this binary.
 	self, err := os.Executable()
@@ -179,35 +175,35 @@ func run(ctx context.Context, o options) error {
 	}
 	bin := o.bin
 	if bin == "" {
-		root, err := repoRoot()
+		root, err := kit.RepoRoot()
 		if err != nil {
 			return err
 		}
 		bin = filepath.Join(dir, "forteleasing")
-		logf("building the service…")
-		if err := buildService(ctx, root, bin); err != nil {
+		kit.Logf("building the service…")
+		if err := kit.BuildService(ctx, root, bin); err != nil {
 			return err
 		}
 	}
 
 	// PocketBase: set up (schema, data, users), then serve.
 	pbDir := filepath.Join(dir, "pb_data")
-	logf("PocketBase v0.36.8: collections and %d reports…", len(f.reports))
+	kit.Logf("PocketBase v0.36.8: collections and %d reports…", len(f.reports))
 	var cacheDir string
 	if o.cache != "" {
 		cacheDir = filepath.Join(o.cache, fmt.Sprintf("c%d-v%d-o%d-r%d-t%d", o.companies, o.vehicles, o.otherVehicles, o.reports, o.total))
 	}
 	if cacheDir != "" && exists(filepath.Join(cacheDir, "pb_data")) {
-		logf("PocketBase: data from %s", cacheDir)
+		kit.Logf("PocketBase: data from %s", cacheDir)
 		if err := copyTree(filepath.Join(cacheDir, "pb_data"), pbDir); err != nil {
 			return err
 		}
 	} else {
 		setupArgs := append([]string{"pbsetup", pbDir, pbS3}, os.Args[1:]...)
-		if p, err := startProc(self, setupArgs, nil, filepath.Join(dir, "pbsetup.log")); err != nil {
+		if p, err := kit.StartProc(self, setupArgs, nil, filepath.Join(dir, "pbsetup.log")); err != nil {
 			return err
 		} else if err := p.Wait(); err != nil {
-			return fmt.Errorf("pocketbase setup: %v\n%s", err, tail(p.LogPath()))
+			return fmt.Errorf("pocketbase setup: %v\n%s", err, kit.Tail(p.LogPath()))
 		}
 		if cacheDir != "" {
 			if err := copyTree(pbDir, filepath.Join(cacheDir, "pb_data")); err != nil {
@@ -215,12 +211,12 @@ func run(ctx context.Context, o options) error {
 			}
 		}
 	}
-	port, err := freePort()
+	port, err := kit.FreePort()
 	if err != nil {
 		return err
 	}
 	pbAddr := fmt.Sprintf("127.0.0.1:%d", port)
-	pb, err := startProc(self, []string{"pbserve", pbDir, pbAddr}, nil, filepath.Join(dir, "pocketbase.log"))
+	pb, err := kit.StartProc(self, []string{"pbserve", pbDir, pbAddr}, nil, filepath.Join(dir, "pocketbase.log"))
 	if err != nil {
 		return err
 	}
@@ -235,7 +231,7 @@ func run(ctx context.Context, o options) error {
 	sqFile := filepath.Join(sqDir, "data", "fl.db")
 	cached := cacheDir != "" && exists(filepath.Join(cacheDir, "fl.db"))
 	if cached {
-		logf("service on SQLite: data from %s (its migrations run on it at start)", cacheDir)
+		kit.Logf("service on SQLite: data from %s (its migrations run on it at start)", cacheDir)
 		if err := copyTree(filepath.Join(cacheDir, "fl.db"), sqFile); err != nil {
 			return err
 		}
@@ -244,9 +240,9 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	closers = append(closers, func() { _ = ours.p.Stop() })
+	closers = append(closers, func() { _ = ours.Stop() })
 	if !cached {
-		logf("service on SQLite: seeding %d reports…", len(f.reports))
+		kit.Logf("service on SQLite: seeding %d reports…", len(f.reports))
 		keep := ""
 		if cacheDir != "" {
 			keep = filepath.Join(cacheDir, "fl.db")
@@ -257,19 +253,19 @@ func run(ctx context.Context, o options) error {
 	}
 	var oursPG *svc
 	if !o.skipped("pg") && !o.skipped("refresh") && o.pgURL != "" {
-		pgURL, err := freshDatabase(ctx, o.pgURL, "fl_peer")
+		pgURL, err := kit.FreshDatabase(ctx, o.pgURL, "fl_peer")
 		if err != nil {
 			return err
 		}
 		if !o.keep {
-			closers = append(closers, func() { _ = dropDatabase(context.Background(), o.pgURL, "fl_peer") })
+			closers = append(closers, func() { _ = kit.DropDatabase(context.Background(), o.pgURL, "fl_peer") })
 		}
 		pgDir := filepath.Join(dir, "svc-pg")
 		if oursPG, err = startService(ctx, "service (PostgreSQL)", bin, pgDir, pgURL, ourS3, uploadSize); err != nil {
 			return err
 		}
-		closers = append(closers, func() { _ = oursPG.p.Stop() })
-		logf("service on PostgreSQL: seeding %d reports…", len(f.reports))
+		closers = append(closers, func() { _ = oursPG.Stop() })
+		kit.Logf("service on PostgreSQL: seeding %d reports…", len(f.reports))
 		if err := oursPG.seed(ctx, f, ""); err != nil {
 			return fmt.Errorf("seed the service on PostgreSQL: %w", err)
 		}
@@ -277,7 +273,7 @@ func run(ctx context.Context, o options) error {
 
 	// Tokens: one refresh chain per connection on the service (each its own device session); PocketBase
 	// tokens of the same director (PocketBase does not rotate, so one token per connection is the same).
-	logf("logging in %d devices…", maxConns)
+	kit.Logf("logging in %d devices…", maxConns)
 	chains := func(s *svc) ([]string, string, error) {
 		var rts []string
 		var access string
@@ -301,13 +297,13 @@ func run(ctx context.Context, o options) error {
 		}
 	}
 	var pbAuth struct{ Token string }
-	if err := doJSONEnv(ctx, http.DefaultClient, http.MethodPost, pbBase+"/api/collections/users/auth-with-password",
-		map[string]string{"identity": pbUserEmail, "password": pbPassword}, "", &pbAuth, false); err != nil {
+	if err := kit.DoJSONPlain(ctx, http.DefaultClient, http.MethodPost, pbBase+"/api/collections/users/auth-with-password",
+		map[string]string{"identity": pbUserEmail, "password": pbPassword}, "", &pbAuth); err != nil {
 		return fmt.Errorf("pocketbase login: %w", err)
 	}
 	var pbSuper struct{ Token string }
-	if err := doJSONEnv(ctx, http.DefaultClient, http.MethodPost, pbBase+"/api/collections/_superusers/auth-with-password",
-		map[string]string{"identity": pbSuperEmail, "password": pbPassword}, "", &pbSuper, false); err != nil {
+	if err := kit.DoJSONPlain(ctx, http.DefaultClient, http.MethodPost, pbBase+"/api/collections/_superusers/auth-with-password",
+		map[string]string{"identity": pbSuperEmail, "password": pbPassword}, "", &pbSuper); err != nil {
 		return fmt.Errorf("pocketbase superuser login: %w", err)
 	}
 	pbTokens := make([]string, maxConns)
@@ -318,11 +314,11 @@ func run(ctx context.Context, o options) error {
 	// The writes beside the lists: 10 new reports a second of the big company, status 1, started an hour
 	// ago, so that each lands in the measured list (status 1, last month). 1C's upsert on the service; a
 	// superuser's record create on PocketBase.
-	basic := "Basic " + b64(onecUser+":"+onecPass)
+	basic := kit.OnecBasic()
 	ourWrite := func(ctx context.Context, n int64) error {
 		v := f.vehicles[int(n)%o.vehicles]
 		start := time.Now().Add(-time.Hour).UTC()
-		return doJSON(ctx, http.DefaultClient, http.MethodPut, ours.base+"/1c/reports", []map[string]any{{
+		return kit.DoJSON(ctx, http.DefaultClient, http.MethodPut, ours.Base+"/1c/reports", []map[string]any{{
 			"ref_key": fmt.Sprintf("peer-write-%d-%d", time.Now().UnixNano(), n), "report_number": fmt.Sprintf("W-%d", n),
 			"contract_number": v.contract, "vehicle_guid": v.guid, "status_code": 1,
 			"date_start": start.Format("2006-01-02T15:04:05"), "date_finish": start.Add(240 * time.Hour).Format("2006-01-02T15:04:05"),
@@ -332,11 +328,11 @@ func run(ctx context.Context, o options) error {
 		vi := int(n) % o.vehicles
 		v := f.vehicles[vi]
 		start := time.Now().Add(-time.Hour).UTC()
-		return doJSONEnv(ctx, http.DefaultClient, http.MethodPost, pbBase+"/api/collections/reports/records", map[string]any{
+		return kit.DoJSONPlain(ctx, http.DefaultClient, http.MethodPost, pbBase+"/api/collections/reports/records", map[string]any{
 			"company": fmt.Sprintf(pbCompanyFmt, 0), "vehicle": fmt.Sprintf(pbVehicleFmt, vi),
 			"ref_key": fmt.Sprintf("peer-write-%d-%d", time.Now().UnixNano(), n), "number": fmt.Sprintf("W-%d", n),
 			"contract": v.contract, "status": 1, "date_start": start.Format(pbTime), "date_finish": start.Add(240 * time.Hour).Format(pbTime),
-		}, pbSuper.Token, nil, false)
+		}, pbSuper.Token, nil)
 	}
 
 	since := time.Now().UTC().AddDate(0, -1, 0).Format(pbTime)
@@ -346,38 +342,38 @@ func run(ctx context.Context, o options) error {
 
 	var targets []*target
 	for _, c := range o.conns {
-		client, pbClient, pgClient := newClient(c), newClient(c), newClient(c)
+		client, pbClient, pgClient := kit.NewLoadClient(c, 60*time.Second), kit.NewLoadClient(c, 60*time.Second), kit.NewLoadClient(c, 60*time.Second)
 		if !o.skipped("refresh") {
 			t := &target{name: "token refresh", conns: c}
-			t.sides = append(t.sides, &side{label: "service SQLite: POST /refresh_token (rotates)", admin: ours.admin,
-				do: chainCall(client, ours.base+"/refresh_token", "Bearer ", ourChains[:c], refreshTokenField)})
+			t.sides = append(t.sides, &side{label: "service SQLite: POST /refresh_token (rotates)", admin: ours.Admin,
+				do: chainCall(client, ours.Base+"/refresh_token", "Bearer ", ourChains[:c], refreshTokenField)})
 			t.sides = append(t.sides, &side{label: "PocketBase: POST …/users/auth-refresh",
 				do: chainCall(pbClient, pbBase+"/api/collections/users/auth-refresh", "", pbTokens[:c], pbTokenField)})
 			if oursPG != nil {
-				t.sides = append(t.sides, &side{label: "service PostgreSQL: POST /refresh_token (rotates)", admin: oursPG.admin,
-					do: chainCall(pgClient, oursPG.base+"/refresh_token", "Bearer ", pgChains[:c], refreshTokenField)})
+				t.sides = append(t.sides, &side{label: "service PostgreSQL: POST /refresh_token (rotates)", admin: oursPG.Admin,
+					do: chainCall(pgClient, oursPG.Base+"/refresh_token", "Bearer ", pgChains[:c], refreshTokenField)})
 			}
 			targets = append(targets, t)
 		}
 		if !o.skipped("general") {
 			targets = append(targets, &target{name: "list: status 1, last month", conns: c, sides: []*side{
-				{label: "service: GET /reports/general/filter/1/1m", admin: ours.admin,
-					do: getter(client, ours.base+"/reports/general/filter/1/1m", "Bearer "+ourAccess)},
-				{label: "PocketBase: GET …/reports/records?filter=status=1&&date_start>=…", do: getter(pbClient, pbGeneral, pbAuth.Token)},
+				{label: "service: GET /reports/general/filter/1/1m", admin: ours.Admin,
+					do: kit.Getter(client, ours.Base+"/reports/general/filter/1/1m", "Bearer "+ourAccess)},
+				{label: "PocketBase: GET …/reports/records?filter=status=1&&date_start>=…", do: kit.Getter(pbClient, pbGeneral, pbAuth.Token)},
 			}})
 		}
 		if !o.skipped("vehicle") {
 			targets = append(targets, &target{name: "list: vehicle filter", conns: c, sides: []*side{
-				{label: "service: GET /reports/vehicle/filter", admin: ours.admin,
-					do: getter(client, ours.base+"/reports/vehicle/filter", "Bearer "+ourAccess)},
-				{label: "PocketBase: GET …/vehicles/records?sort=plate", do: getter(pbClient, pbVehicles, pbAuth.Token)},
+				{label: "service: GET /reports/vehicle/filter", admin: ours.Admin,
+					do: kit.Getter(client, ours.Base+"/reports/vehicle/filter", "Bearer "+ourAccess)},
+				{label: "PocketBase: GET …/vehicles/records?sort=plate", do: kit.Getter(pbClient, pbVehicles, pbAuth.Token)},
 			}})
 		}
 		if !o.skipped("writer") {
 			targets = append(targets, &target{name: "list: status 1, last month, 10 writes/s", conns: c, sides: []*side{
-				{label: "service: the list while 1C PUTs /1c/reports", admin: ours.admin, write: ourWrite,
-					do: getter(client, ours.base+"/reports/general/filter/1/1m", "Bearer "+ourAccess)},
-				{label: "PocketBase: the list while a superuser creates records", write: pbWrite, do: getter(pbClient, pbGeneral, pbAuth.Token)},
+				{label: "service: the list while 1C PUTs /1c/reports", admin: ours.Admin, write: ourWrite,
+					do: kit.Getter(client, ours.Base+"/reports/general/filter/1/1m", "Bearer "+ourAccess)},
+				{label: "PocketBase: the list while a superuser creates records", write: pbWrite, do: kit.Getter(pbClient, pbGeneral, pbAuth.Token)},
 			}})
 		}
 	}
@@ -393,12 +389,12 @@ func run(ctx context.Context, o options) error {
 					w = startWriter(100*time.Millisecond, s.write)
 				}
 				if o.warmup > 0 {
-					drive(t.conns, o.warmup, o.n, s.do)
+					kit.Load{Clients: t.conns, Duration: o.warmup, Max: o.n, Finish: true}.Drive(ctx, s.do)
 				}
 				if o.pprofDir != "" && round == 0 && s.admin != "" {
-					profile(s.admin, o.duration, filepath.Join(o.pprofDir, fmt.Sprintf("%s-c%d-%s.pprof", slug(t.name), t.conns, slug(s.label))))
+					kit.Profile(ctx, s.admin, 0, o.duration, filepath.Join(o.pprofDir, fmt.Sprintf("%s-c%d-%s.pprof", kit.Slug(t.name), t.conns, kit.Slug(s.label))))
 				}
-				st := drive(t.conns, o.duration, o.n, s.do)
+				st := kit.Load{Clients: t.conns, Duration: o.duration, Max: o.n, Finish: true}.Drive(ctx, s.do)
 				s.runs = append(s.runs, st)
 				if w != nil {
 					w.finish()
@@ -408,8 +404,8 @@ func run(ctx context.Context, o options) error {
 					}
 					s.wrote = append(s.wrote, note)
 				}
-				logf("%s, %d conns, round %d/%d: %s: %.0f/s, p99 %s, %d errors", t.name, t.conns, round+1, o.rounds, s.label,
-					st.rate(), ms(st.p99), st.errs)
+				kit.Logf("%s, %d conns, round %d/%d: %s: %.0f/s, p99 %s, %d errors", t.name, t.conns, round+1, o.rounds, s.label,
+					st.Rate(), kit.Ms(st.P99), st.Errs)
 			}
 		}
 	}
@@ -454,41 +450,6 @@ func copyTree(src, dst string) error {
 		return fmt.Errorf("cp -a %s %s: %v %s", src, dst, err, out)
 	}
 	return nil
-}
-
-func repoRoot() (string, error) {
-	wd, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for d := wd; d != filepath.Dir(d); d = filepath.Dir(d) {
-		if b, err := os.ReadFile(filepath.Join(d, "go.mod")); err == nil && strings.Contains(string(b), "module github.com/forteleasing/inspections\n") {
-			return d, nil
-		}
-	}
-	return "", fmt.Errorf("run inside the repository (no go.mod of github.com/forteleasing/inspections above %s)", wd)
-}
-
-// profile saves a CPU profile of the service over the next d, in the background.
-func profile(admin string, d time.Duration, path string) {
-	go func() {
-		resp, err := http.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", admin, max(1, int(d.Seconds()))))
-		if err != nil {
-			logf("pprof: %v", err)
-			return
-		}
-		defer resp.Body.Close()
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			return
-		}
-		fh, err := os.Create(path)
-		if err != nil {
-			logf("pprof: %v", err)
-			return
-		}
-		defer fh.Close()
-		_, _ = io.Copy(fh, resp.Body)
-	}()
 }
 
 func minioFor(s3URL string) (*minio.Client, error) {

@@ -182,7 +182,7 @@ func pbLoad(db *sql.DB, f *fleet) error {
 	now := f.now.UTC().Format(pbTime)
 	b := newBatch(tx, "INSERT INTO companies (id, biin, name, created, updated) VALUES ", 5, "?")
 	for i, c := range f.companies {
-		if err := b.add(fmt.Sprintf(pbCompanyFmt, i), c.biin, c.name, now, now); err != nil {
+		if err := b.add(fmt.Sprintf(pbCompanyFmt, i), c.BIIN, c.Name, now, now); err != nil {
 			return err
 		}
 	}

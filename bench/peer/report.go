@@ -2,87 +2,52 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
 	"net/http"
 	"net/url"
 	"os"
-	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"text/tabwriter"
-	"time"
+
+	"github.com/forteleasing/inspections/bench/kit"
 )
 
-// uploadSide is one side's upload rounds: every round sends all files at once, timed to the last answer.
+// uploadSide is one side's upload rounds, with its peak resident memory.
 type uploadSide struct {
+	kit.Uploads
 	label     string
-	bytes     int64
-	wall      time.Duration
-	rounds    []float64 // MB/s
-	errs      int
-	firstErr  error
 	hwm       int64 // kB, the largest VmHWM of a round (reset at the start of each)
 	rssBefore int64
-}
-
-func (u *uploadSide) mbps() float64 {
-	if u.wall <= 0 {
-		return 0
-	}
-	return float64(u.bytes) / 1e6 / u.wall.Seconds()
 }
 
 type uploadOutcome struct{ ours, pb uploadSide }
 
 // measureUploads alternates rounds: o.uploads at once to the service, then as many to PocketBase.
-func measureUploads(ctx context.Context, o options, f *fleet, waiting []int, ours *svc, ourAccess string, pb *proc, pbBase, pbToken string) *uploadOutcome {
+func measureUploads(ctx context.Context, o options, f *fleet, waiting []int, ours *svc, ourAccess string, pb *kit.Proc, pbBase, pbToken string) *uploadOutcome {
 	size := int64(o.uploadMiB) << 20
 	out := &uploadOutcome{ours: uploadSide{label: "service: POST /reports/upload"}, pb: uploadSide{label: "PocketBase: POST …/videos/records"}}
-	out.ours.rssBefore, out.pb.rssBefore = procStatus(ours.p.PID(), "VmRSS"), procStatus(pb.PID(), "VmRSS")
+	out.ours.rssBefore, out.pb.rssBefore = kit.ProcStatus(ours.PID(), "VmRSS"), kit.ProcStatus(pb.PID(), "VmRSS")
 	client := &http.Client{Transport: &http.Transport{MaxConnsPerHost: o.uploads, DisableCompression: true}}
 	round := func(u *uploadSide, pid int, send func(i int) error) {
-		resetHWM(pid)
-		var mu sync.Mutex
-		var wg sync.WaitGroup
-		start := time.Now()
-		for i := range o.uploads {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if err := send(i); err != nil {
-					mu.Lock()
-					u.errs++
-					if u.firstErr == nil {
-						u.firstErr = err
-					}
-					mu.Unlock()
-				}
-			}()
-		}
-		wg.Wait()
-		wall := time.Since(start)
-		u.bytes += int64(o.uploads) * size
-		u.wall += wall
-		u.rounds = append(u.rounds, float64(int64(o.uploads)*size)/1e6/wall.Seconds())
-		u.hwm = max(u.hwm, procStatus(pid, "VmHWM"))
+		kit.ResetHWM(pid)
+		u.Round(o.uploads, size, send)
+		u.hwm = max(u.hwm, kit.ProcStatus(pid, "VmHWM"))
 	}
 	for r := range o.uploadRounds {
 		if ctx.Err() != nil {
 			break
 		}
-		logf("upload round %d/%d: service, %d × %d MiB…", r+1, o.uploadRounds, o.uploads, o.uploadMiB)
-		round(&out.ours, ours.p.PID(), func(i int) error {
+		kit.Logf("upload round %d/%d: service, %d × %d MiB…", r+1, o.uploadRounds, o.uploads, o.uploadMiB)
+		round(&out.ours, ours.PID(), func(i int) error {
 			rep := f.reports[waiting[r*o.uploads+i]]
-			return postMultipart(ctx, client, ours.base+"/reports/upload", "Bearer "+ourAccess, "file",
-				[][2]string{{"ref_key", rep.refKey}, {"time_sent", time.Now().Format("2006-01-02 15:04:05")}, {"lat", "43.238949"}, {"long", "76.889709"}},
-				mp4File(uint64(i), size), size, http.StatusCreated)
+			return kit.PostMultipart(ctx, client, ours.Base+"/reports/upload", "Bearer "+ourAccess, "file",
+				kit.UploadFields(rep.refKey), kit.MP4(uint64(i), size), size, http.StatusCreated)
 		})
-		logf("upload round %d/%d: PocketBase, %d × %d MiB…", r+1, o.uploadRounds, o.uploads, o.uploadMiB)
+		kit.Logf("upload round %d/%d: PocketBase, %d × %d MiB…", r+1, o.uploadRounds, o.uploads, o.uploadMiB)
 		round(&out.pb, pb.PID(), func(i int) error {
-			return postMultipart(ctx, client, pbBase+"/api/collections/videos/records", pbToken, "video",
-				[][2]string{{"report", fmt.Sprintf(pbReportFmt, waiting[r*o.uploads+i])}}, mp4File(uint64(i), size), size, http.StatusOK)
+			return kit.PostMultipart(ctx, client, pbBase+"/api/collections/videos/records", pbToken, "video",
+				[][2]string{{"report", fmt.Sprintf(pbReportFmt, waiting[r*o.uploads+i])}}, kit.MP4(uint64(i), size), size, http.StatusOK)
 		})
 	}
 	return out
@@ -103,17 +68,17 @@ func printTable(o options, targets []*target, up *uploadOutcome) {
 			var p50, p99 []float64
 			errs := 0
 			for j, r := range s.runs {
-				rates[j] = r.rate()
-				p50 = append(p50, float64(r.p50.Microseconds())/1000)
-				p99 = append(p99, float64(r.p99.Microseconds())/1000)
-				errs += r.errs
+				rates[j] = r.Rate()
+				p50 = append(p50, float64(r.P50.Microseconds())/1000)
+				p99 = append(p99, float64(r.P99.Microseconds())/1000)
+				errs += r.Errs
 			}
 			vs := "-"
 			if i != 1 {
 				var rs []float64
 				for j := range min(len(s.runs), len(pb.runs)) {
-					if pb.runs[j].rate() > 0 {
-						rs = append(rs, s.runs[j].rate()/pb.runs[j].rate())
+					if pb.runs[j].Rate() > 0 {
+						rs = append(rs, s.runs[j].Rate()/pb.runs[j].Rate())
 					}
 				}
 				vs = spread(rs, "%.2f")
@@ -130,8 +95,8 @@ func printTable(o options, targets []*target, up *uploadOutcome) {
 	for _, t := range targets {
 		for _, s := range t.sides {
 			for j, r := range s.runs {
-				if r.firstErr != nil {
-					fmt.Printf("first error, %s %d conns round %d, %s: %v\n", t.name, t.conns, j+1, s.label, r.firstErr)
+				if r.FirstErr != nil {
+					fmt.Printf("first error, %s %d conns round %d, %s: %v\n", t.name, t.conns, j+1, s.label, r.FirstErr)
 					break
 				}
 			}
@@ -147,16 +112,12 @@ func printTable(o options, targets []*target, up *uploadOutcome) {
 		w = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(w, "side\tMB/s\tper round\terrors\tVmRSS before\tpeak VmHWM\t")
 		for _, u := range []*uploadSide{&up.ours, &up.pb} {
-			var rs []string
-			for _, r := range u.rounds {
-				rs = append(rs, fmt.Sprintf("%.0f", r))
-			}
-			fmt.Fprintf(w, "%s\t%.1f\t%s\t%d\t%s\t%s\t\n", u.label, u.mbps(), strings.Join(rs, " "), u.errs, mib(u.rssBefore), mib(u.hwm))
+			fmt.Fprintf(w, "%s\t%.1f\t%s\t%d\t%s\t%s\t\n", u.label, u.MBps(), u.PerRound(), u.Errs, kit.MiB(u.rssBefore), kit.MiB(u.hwm))
 		}
 		w.Flush()
 		for _, u := range []*uploadSide{&up.ours, &up.pb} {
-			if u.firstErr != nil {
-				fmt.Printf("first error, %s: %v\n", u.label, u.firstErr)
+			if u.FirstErr != nil {
+				fmt.Printf("first error, %s: %v\n", u.label, u.FirstErr)
 			}
 		}
 	}
@@ -166,45 +127,38 @@ func printTable(o options, targets []*target, up *uploadOutcome) {
 		ratioOf := func(i int) float64 {
 			var rs []float64
 			for j := range min(len(t.sides[i].runs), len(t.sides[1].runs)) {
-				if t.sides[1].runs[j].rate() > 0 {
-					rs = append(rs, t.sides[i].runs[j].rate()/t.sides[1].runs[j].rate())
+				if t.sides[1].runs[j].Rate() > 0 {
+					rs = append(rs, t.sides[i].runs[j].Rate()/t.sides[1].runs[j].Rate())
 				}
 			}
 			return median(rs)
 		}
 		switch t.name {
 		case "token refresh":
-			fmt.Printf("  refresh, SQLite, %d conns: %.2f× PocketBase, want ≥ 1.0: %s\n", t.conns, ratioOf(0), verdict(ratioOf(0) >= 1.0))
+			fmt.Printf("  refresh, SQLite, %d conns: %.2f× PocketBase, want ≥ 1.0: %s\n", t.conns, ratioOf(0), kit.Verdict(ratioOf(0) >= 1.0))
 			if len(t.sides) > 2 {
-				fmt.Printf("  refresh, PostgreSQL, %d conns: %.2f× PocketBase, want ≥ 0.8: %s\n", t.conns, ratioOf(2), verdict(ratioOf(2) >= 0.8))
+				fmt.Printf("  refresh, PostgreSQL, %d conns: %.2f× PocketBase, want ≥ 0.8: %s\n", t.conns, ratioOf(2), kit.Verdict(ratioOf(2) >= 0.8))
 			}
 		case "list: status 1, last month", "list: vehicle filter":
-			fmt.Printf("  %s, %d conns: %.1f× PocketBase, want ≥ 10: %s\n", t.name, t.conns, ratioOf(0), verdict(ratioOf(0) >= 10))
+			fmt.Printf("  %s, %d conns: %.1f× PocketBase, want ≥ 10: %s\n", t.name, t.conns, ratioOf(0), kit.Verdict(ratioOf(0) >= 10))
 		default:
 			var rates []float64
 			for _, r := range t.sides[0].runs {
-				rates = append(rates, r.rate())
+				rates = append(rates, r.Rate())
 			}
 			if ro := median(readOnly[t.conns]); ro > 0 {
 				own := median(rates) / ro
 				fmt.Printf("  %s, %d conns: %.2f of its read-only figure, want ≥ 0.8: %s (%.1f× PocketBase under its writes)\n",
-					t.name, t.conns, own, verdict(own >= 0.8), ratioOf(0))
+					t.name, t.conns, own, kit.Verdict(own >= 0.8), ratioOf(0))
 			}
 		}
 	}
 	if up != nil {
-		r := up.ours.mbps() / max(up.pb.mbps(), 1e-9)
+		r := up.ours.MBps() / max(up.pb.MBps(), 1e-9)
 		m := float64(up.ours.hwm) / float64(max(up.pb.hwm, 1))
 		fmt.Printf("  uploads: %.2f× PocketBase's MB/s (want ≥ 1.5) at %.3f of its peak RSS (want ≤ 0.1): %s\n", r, m,
-			verdict(r >= 1.5 && m <= 0.1 && up.ours.errs == 0))
+			kit.Verdict(r >= 1.5 && m <= 0.1 && up.ours.Errs == 0))
 	}
-}
-
-func verdict(ok bool) string {
-	if ok {
-		return "met"
-	}
-	return "NOT met"
 }
 
 func median(xs []float64) float64 {
@@ -227,23 +181,6 @@ func spread(xs []float64, format string) string {
 	return fmt.Sprintf(format+" ["+format+"–"+format+"]", median(xs), slices.Min(xs), slices.Max(xs))
 }
 
-func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
-
-func mib(kB int64) string {
-	if kB == 0 {
-		return "-"
-	}
-	return fmt.Sprintf("%.1f MiB", float64(kB)/1024)
-}
-
-func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
-
 func urlQuery(s string) string { return url.QueryEscape(s) }
 
 func parseURL(s string) (*url.URL, error) { return url.Parse(s) }
-
-var nonWord = regexp.MustCompile(`[^a-z0-9]+`)
-
-func slug(s string) string {
-	return strings.Trim(nonWord.ReplaceAllString(strings.ToLower(s), "-"), "-")
-}
