@@ -129,35 +129,22 @@ func runFilter(ctx context.Context, o options) error {
 	}
 	defer r.close()
 
-	kit.Logf("seeding %d companies, %d + %d vehicles, %d reports (%d for the big company)…",
-		o.companies, o.vehicles, (o.companies-1)*o.otherVehicles, o.totalReports, o.companyReports)
 	seeded, err := seedFilter(ctx, r)
 	if err != nil {
 		return fmt.Errorf("seed: %w", err)
 	}
-	kit.Logf("seeded in %s", seeded.total().Round(100*time.Millisecond))
 	token, err := r.login(ctx, kit.BIIN(0))
 	if err != nil {
 		return fmt.Errorf("login: %w", err)
 	}
 
-	db, err := benchDB(r.dbURL)
+	b, err := startBaselines(ctx, r)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	var companyID, sessionID, userID int64
-	if err := db.QueryRowContext(ctx, `SELECT s.company_id, s.id, s.user_id FROM sessions s JOIN companies c ON c.id = s.company_id
-		WHERE c.biin = $1 AND s.revoked_at IS NULL ORDER BY s.id DESC LIMIT 1`, kit.BIIN(0)).Scan(&companyID, &sessionID, &userID); err != nil {
-		return fmt.Errorf("find the bench session: %w", err)
-	}
+	defer b.close()
+	db, companyID, fb, fbBase := b.db, b.companyID, b.fiber, b.fiberBase
 	list := sqlStep{listAllSQL, fixed(companyID, pageRows, 0)}
-
-	fb, fbBase, err := startFiberBaseline(ctx, r.dir)
-	if err != nil {
-		return err
-	}
-	defer fb.Stop()
 
 	client := kit.NewLoadClient(o.clients, 30*time.Second)
 	var rows []row
@@ -228,9 +215,9 @@ func runFilter(ctx context.Context, o options) error {
 	}
 
 	fmt.Printf("\nfilter: %d clients, %s per target after %s warm-up (at most %d requests); the big company has %d vehicles and %d of %d reports\n",
-		o.clients, o.duration, o.warmup, o.maxRequests, o.vehicles, o.companyReports, o.totalReports)
+		o.clients, o.duration, o.warmup, o.maxRequests, o.Vehicles, o.Reports, o.Total)
 	fmt.Printf("seeding took %s: 1C API (types, %d companies) %s, vehicles (SQL) %s, reports (SQL) %s, VACUUM ANALYZE %s\n\n",
-		seeded.total().Round(100*time.Millisecond), o.companies, seeded.api.Round(time.Millisecond),
+		seeded.total().Round(100*time.Millisecond), o.Companies, seeded.api.Round(time.Millisecond),
 		seeded.vehicles.Round(time.Millisecond), seeded.reports.Round(time.Millisecond), seeded.analyze.Round(time.Millisecond))
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "target\treq/s\tp50\tp99\terrors\tanswer\tVmHWM\tmax VmRSS\t÷ fiber\t÷ list sql\t÷ hit sql\t")
@@ -251,6 +238,40 @@ func runFilter(ctx context.Context, o options) error {
 	fmt.Printf("\ntarget for %s: ≥ 5000 req/s and p99 < 20 ms at 64 clients, RSS < 100 MiB: %s\n", general.name,
 		kit.Verdict(general.s.Rate() >= 5000 && general.s.P99 < 20*time.Millisecond && general.hwm < 100*1024 && general.s.Errs == 0))
 	return nil
+}
+
+// baselines are what filter and suite measure the service against, once the bench has logged in as the
+// big company's director: the bench database with the service's pool size, that company's id in it, and
+// the bare Fiber child.
+type baselines struct {
+	db        *sql.DB
+	companyID int64
+	fiber     *kit.Proc
+	fiberBase string // http://127.0.0.1:PORT
+}
+
+func startBaselines(ctx context.Context, r *rig) (*baselines, error) {
+	db, err := benchDB(r.dbURL)
+	if err != nil {
+		return nil, err
+	}
+	b := &baselines{db: db}
+	if err := db.QueryRowContext(ctx, `SELECT s.company_id FROM sessions s JOIN companies c ON c.id = s.company_id
+		WHERE c.biin = $1 AND s.revoked_at IS NULL ORDER BY s.id DESC LIMIT 1`, kit.BIIN(0)).Scan(&b.companyID); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("find the bench session: %w", err)
+	}
+	if b.fiber, b.fiberBase, err = startFiberBaseline(ctx, r.dir); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// close stops the Fiber child (when still running) and closes the database.
+func (b *baselines) close() {
+	_ = b.fiber.Stop()
+	b.db.Close()
 }
 
 // answerSize GETs url once and returns the answer's size, or -1 when it is not a 200.

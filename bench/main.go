@@ -44,8 +44,7 @@ type options struct {
 	warmup      time.Duration
 	maxRequests int
 
-	companies, vehicles, otherVehicles int
-	companyReports, totalReports       int
+	kit.Sizes
 
 	uploads, uploadMiB, rounds int
 
@@ -66,18 +65,14 @@ func main() {
 	if len(os.Args) >= 2 && os.Args[1] == "peer" {
 		os.Exit(runPeer(os.Args[2:]))
 	}
-	var o options
+	o := options{Sizes: kit.Sizes{Companies: 100, Vehicles: 10_000, OtherVehicles: 100, Reports: 100_000, Total: 1_000_000}}
 	fs := flag.NewFlagSet("bench", flag.ExitOnError)
 	fs.Usage = func() { fmt.Fprintln(os.Stderr, usage); fs.PrintDefaults() }
 	fs.IntVar(&o.clients, "c", 64, "concurrent clients (filter, suite; soak: 8)")
 	fs.DurationVar(&o.duration, "d", 20*time.Second, "measured duration per target (filter, suite); the whole run (soak: 10m)")
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured warm-up per target (filter)")
 	fs.IntVar(&o.maxRequests, "n", 2_000_000, "at most this many requests per target and phase (filter)")
-	fs.IntVar(&o.companies, "companies", 100, "companies, the first being the big one (filter)")
-	fs.IntVar(&o.vehicles, "vehicles", 10_000, "vehicles of the big company (filter)")
-	fs.IntVar(&o.otherVehicles, "other-vehicles", 100, "vehicles of each other company (filter)")
-	fs.IntVar(&o.companyReports, "reports", 100_000, "reports of the big company (filter)")
-	fs.IntVar(&o.totalReports, "total", 1_000_000, "reports in the database, all companies (filter)")
+	o.Sizes.Flags(fs)
 	fs.IntVar(&o.uploads, "uploads", 8, "concurrent uploads, one report each (upload)")
 	fs.IntVar(&o.uploadMiB, "mib", 64, "size of each uploaded video in MiB (upload)")
 	fs.IntVar(&o.rounds, "rounds", 3, "rounds of raw then service uploads, alternating (upload)")

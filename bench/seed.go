@@ -19,9 +19,11 @@ func (t seedTimes) total() time.Duration { return t.api + t.vehicles + t.reports
 // takes a minute where a million 1C upserts would take an hour. Company 0 is the big one.
 func seedFilter(ctx context.Context, r *rig) (seedTimes, error) {
 	o := r.o
+	kit.Logf("seeding %d companies, %d + %d vehicles, %d reports (%d for the big company)…",
+		o.Companies, o.Vehicles, (o.Companies-1)*o.OtherVehicles, o.Total, o.Reports)
 	var t seedTimes
 	start := time.Now()
-	companies := make([]kit.Company, o.companies)
+	companies := make([]kit.Company, o.Companies)
 	for i := range companies {
 		companies[i] = kit.SeedCompany(i)
 	}
@@ -44,14 +46,14 @@ func seedFilter(ctx context.Context, r *rig) (seedTimes, error) {
 	if err := db.QueryRowContext(ctx, `SELECT id FROM companies WHERE biin = $1`, kit.BIIN(0)).Scan(&big); err != nil {
 		return t, fmt.Errorf("find the big company: %w", err)
 	}
-	others := o.companies - 1
-	otherVehicles := others * o.otherVehicles
-	otherReports := o.totalReports - o.companyReports
-	if others < 1 || otherReports < 0 || o.vehicles < 1 {
+	others := o.Companies - 1
+	otherVehicles := others * o.OtherVehicles
+	otherReports := o.Total - o.Reports
+	if others < 1 || otherReports < 0 || o.Vehicles < 1 {
 		return t, fmt.Errorf("need -companies ≥ 2, -vehicles ≥ 1 and -total ≥ -reports")
 	}
 
-	// Vehicles: the big company's fleet, then o.otherVehicles for each other company; type by number.
+	// Vehicles: the big company's fleet, then o.OtherVehicles for each other company; type by number.
 	step := time.Now()
 	const vehicleSQL = `
 		WITH c AS (SELECT id, row_number() OVER (ORDER BY id) - 1 AS n FROM companies WHERE %s),
@@ -65,10 +67,10 @@ func seedFilter(ctx context.Context, r *rig) (seedTimes, error) {
 		FROM generate_series(0, $1 - 1) g
 		JOIN c ON c.n = g / $2
 		JOIN t ON t.n = g %% (SELECT count(*) FROM vehicle_types)`
-	if _, err := db.ExecContext(ctx, fmt.Sprintf(vehicleSQL, "id = $3"), o.vehicles, o.vehicles, big); err != nil {
+	if _, err := db.ExecContext(ctx, fmt.Sprintf(vehicleSQL, "id = $3"), o.Vehicles, o.Vehicles, big); err != nil {
 		return t, fmt.Errorf("insert vehicles: %w", err)
 	}
-	if _, err := db.ExecContext(ctx, fmt.Sprintf(vehicleSQL, "id <> $3"), otherVehicles, o.otherVehicles, big); err != nil {
+	if _, err := db.ExecContext(ctx, fmt.Sprintf(vehicleSQL, "id <> $3"), otherVehicles, o.OtherVehicles, big); err != nil {
 		return t, fmt.Errorf("insert vehicles: %w", err)
 	}
 	t.vehicles = time.Since(step)
@@ -88,10 +90,10 @@ func seedFilter(ctx context.Context, r *rig) (seedTimes, error) {
 			CASE WHEN s.h = 0 THEN 1 WHEN s.h = 1 THEN 2 WHEN s.h = 9 THEN 4 ELSE 3 END,
 			CASE WHEN s.h = 9 THEN 'Не виден VIN-код' ELSE '' END, '1', s.start, s.start, s.g
 		FROM s JOIN v ON v.n = s.g %% (SELECT n FROM nv)`
-	if _, err := db.ExecContext(ctx, fmt.Sprintf(reportSQL, "company_id = $3"), 1, o.companyReports, big); err != nil {
+	if _, err := db.ExecContext(ctx, fmt.Sprintf(reportSQL, "company_id = $3"), 1, o.Reports, big); err != nil {
 		return t, fmt.Errorf("insert reports: %w", err)
 	}
-	if _, err := db.ExecContext(ctx, fmt.Sprintf(reportSQL, "company_id <> $3"), o.companyReports+1, otherReports, big); err != nil {
+	if _, err := db.ExecContext(ctx, fmt.Sprintf(reportSQL, "company_id <> $3"), o.Reports+1, otherReports, big); err != nil {
 		return t, fmt.Errorf("insert reports: %w", err)
 	}
 	// Later changes (uploads, 1C decisions) must number after the seeded ones.
@@ -108,6 +110,7 @@ func seedFilter(ctx context.Context, r *rig) (seedTimes, error) {
 		}
 	}
 	t.analyze = time.Since(step)
+	kit.Logf("seeded in %s", t.total().Round(100*time.Millisecond))
 	return t, nil
 }
 

@@ -29,6 +29,7 @@ type rig struct {
 	dbURL  string // the bench database, fresh for this run
 	s3URL  string // the bench bucket
 	svc    *kit.Service
+	mb     *mailbox // the SMTP server the OTP codes go to, when the scenario measures logins (setupMailed)
 	client *http.Client
 	closed bool
 }
@@ -137,6 +138,9 @@ func (r *rig) close() {
 		if err := r.svc.Stop(); err != nil {
 			fmt.Fprintf(os.Stderr, "bench: service: %v (log: %s)\n", err, r.svc.LogPath())
 		}
+	}
+	if r.mb != nil {
+		r.mb.close()
 	}
 	if r.o.keep {
 		fmt.Fprintf(os.Stderr, "bench: -keep: left %s", r.dir)

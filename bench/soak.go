@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"math/rand/v2"
 	"net/http"
@@ -45,9 +44,9 @@ func soakDefaults(o *options, set map[string]bool) {
 		}
 	}
 	def("c", &o.clients, 8)
-	def("vehicles", &o.vehicles, 2000)
-	def("reports", &o.companyReports, 20_000)
-	def("total", &o.totalReports, 100_000)
+	def("vehicles", &o.Vehicles, 2000)
+	def("reports", &o.Reports, 20_000)
+	def("total", &o.Total, 100_000)
 	if !set["d"] {
 		o.duration = 10 * time.Minute
 	}
@@ -70,20 +69,14 @@ func outcome(err error) string {
 
 // runSoak drives mixed traffic for -d and samples the service's RSS and goroutines every 10 s.
 func runSoak(ctx context.Context, o options) error {
-	if o.companies < 2 {
+	if o.Companies < 2 {
 		return errors.New("soak: -companies must be at least 2 (the first takes the filters, the others log in)")
 	}
-	mb, err := startMailbox()
-	if err != nil {
-		return err
-	}
-	defer mb.close()
-	r, err := setup(ctx, o, append([]string{"FL_MAIL_URL=smtp://" + mb.addr}, suiteEnv...)...)
+	r, err := setupMailed(ctx, o)
 	if err != nil {
 		return err
 	}
 	defer r.close()
-	kit.Logf("seeding %d companies, %d + %d vehicles, %d reports…", o.companies, o.vehicles, (o.companies-1)*o.otherVehicles, o.totalReports)
 	if _, err := seedFilter(ctx, r); err != nil {
 		return fmt.Errorf("seed: %w", err)
 	}
@@ -99,20 +92,20 @@ func runSoak(ctx context.Context, o options) error {
 		WHERE c.biin = $1 ORDER BY v.id LIMIT 1`, kit.BIIN(0)).Scan(&vehicle); err != nil {
 		return err
 	}
-	token, _, err := r.loginAs(ctx, client, mb, 0, "soak-director")
+	token, _, err := r.loginAs(ctx, client, 0, "soak-director")
 	if err != nil {
 		return err
 	}
 	// Each client rotates a refresh chain of its own device session, as an app does.
 	chains := make([]string, o.clients)
 	for w := range chains {
-		if _, chains[w], err = r.loginAs(ctx, client, mb, 0, fmt.Sprintf("soak-refresh-%d", w)); err != nil {
+		if _, chains[w], err = r.loginAs(ctx, client, 0, fmt.Sprintf("soak-refresh-%d", w)); err != nil {
 			return fmt.Errorf("login for refresh: %w", err)
 		}
 	}
 	basic := kit.OnecBasic()
-	free := make(chan int, o.companies)
-	for i := 1; i < o.companies; i++ {
+	free := make(chan int, o.Companies)
+	for i := 1; i < o.Companies; i++ {
 		free <- i
 	}
 
@@ -140,23 +133,7 @@ func runSoak(ctx context.Context, o options) error {
 		}
 	}
 	get := func(ctx context.Context, path, auth string) error {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.svc.Base+path, nil)
-		if err != nil {
-			return err
-		}
-		req.Header.Set("Authorization", auth)
-		req.Header.Set("Accept-Encoding", "gzip")
-		resp, err := client.Do(req)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			body, _ := io.ReadAll(io.LimitReader(resp.Body, 2000))
-			return kit.HTTPStatusError(resp.StatusCode, "GET "+path, body)
-		}
-		_, err = io.Copy(io.Discard, resp.Body)
-		return err
+		return kit.Getter(client, r.svc.Base+path, auth)(ctx)
 	}
 	ops := []struct {
 		name   string
@@ -170,7 +147,7 @@ func runSoak(ctx context.Context, o options) error {
 			return get(ctx, "/reports/vehicle/filter/null/1y", "Bearer "+token)
 		}},
 		{"1C feed page", 10, func(ctx context.Context, _ int, rnd *rand.Rand) error {
-			return get(ctx, fmt.Sprintf("/1c/reports?limit=100&after=%d", rnd.IntN(o.totalReports)), basic)
+			return get(ctx, fmt.Sprintf("/1c/reports?limit=100&after=%d", rnd.IntN(o.Total)), basic)
 		}},
 		{"refresh", 10, func(ctx context.Context, w int, _ *rand.Rand) error {
 			next, err := refreshOnce(ctx, client, r.svc.Base, chains[w])
@@ -182,7 +159,7 @@ func runSoak(ctx context.Context, o options) error {
 		{"login", 5, func(ctx context.Context, _ int, rnd *rand.Rand) error {
 			i := <-free // one login per company at a time: a company's codes share one mailbox
 			defer func() { free <- i }()
-			_, _, err := r.loginAs(ctx, client, mb, i, fmt.Sprintf("soak-%d", rnd.Int64()))
+			_, _, err := r.loginAs(ctx, client, i, fmt.Sprintf("soak-%d", rnd.Int64()))
 			return err
 		}},
 		{"1C new task", 10, func(ctx context.Context, _ int, _ *rand.Rand) error {
@@ -279,7 +256,7 @@ func runSoak(ctx context.Context, o options) error {
 	take()
 
 	fmt.Printf("\nsoak: %s of mixed traffic at %d clients against one service on PostgreSQL and MinIO; %d companies, the first with %d vehicles and %d of %d reports\n",
-		o.duration, o.clients, o.companies, o.vehicles, o.companyReports, o.totalReports)
+		o.duration, o.clients, o.Companies, o.Vehicles, o.Reports, o.Total)
 	fmt.Printf("%d requests (%.0f/s), %d errors; the service ran with %s\n\n", requests.Load(),
 		float64(requests.Load())/samples[len(samples)-1].at.Seconds(), errs.Load(), strings.Join(suiteEnv, " "))
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)

@@ -176,8 +176,8 @@ func (s *mailSession) Reset()        { s.to = nil }
 func (s *mailSession) Logout() error { return nil }
 
 // loginAs runs OTP request → mailbox → POST /auth for company i with a fresh device and returns the pair.
-func (r *rig) loginAs(ctx context.Context, client *http.Client, mb *mailbox, i int, device string) (access, refresh string, err error) {
-	ch := mb.expect(kit.SeedCompany(i).Email)
+func (r *rig) loginAs(ctx context.Context, client *http.Client, i int, device string) (access, refresh string, err error) {
+	ch := r.mb.expect(kit.SeedCompany(i).Email)
 	if err := post(ctx, client, r.svc.Base+"/biin/"+kit.BIIN(i), "", map[string]any{"role_id": 1, "uuid": device, "FCM": "fcm-" + device}, nil); err != nil {
 		return "", "", err
 	}
@@ -217,51 +217,49 @@ func post(ctx context.Context, client *http.Client, url, auth string, body, out 
 var suiteEnv = []string{"FL_OTP_COOLDOWN=1ms", "FL_OTP_HOURLY_PER_BIN=100000000", "FL_OTP_HOURLY_PER_IP=100000000",
 	"FL_OTP_DAILY_FAILURES=100000000"}
 
-// runSuite measures every load target of issue 8 on one seeded service and prints one table.
-func runSuite(ctx context.Context, o options) error {
-	if o.clients > o.companies {
-		return fmt.Errorf("-c %d: the suite logs each client in as its own company; use at most -companies (%d)", o.clients, o.companies)
-	}
+// setupMailed is setup for the scenarios that measure logins by the thousand: the OTP send limits are
+// lifted for this service only (suiteEnv; the cooldown cannot be 0: the configuration refuses it), while
+// everything else (hashing, single use, tries) works as in production, and the codes travel over real
+// SMTP to the bench's mailbox (r.mb, closed by r.close).
+func setupMailed(ctx context.Context, o options) (*rig, error) {
 	mb, err := startMailbox()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer mb.close()
-	// Logins are measured by the thousand, so the OTP send limits are lifted for this service only (the
-	// cooldown cannot be 0: the configuration refuses it); everything else (hashing, single use, tries)
-	// works as in production. The codes travel over real SMTP to the bench's mailbox.
 	r, err := setup(ctx, o, append([]string{"FL_MAIL_URL=smtp://" + mb.addr}, suiteEnv...)...)
+	if err != nil {
+		mb.close()
+		return nil, err
+	}
+	r.mb = mb
+	return r, nil
+}
+
+// runSuite measures every load target of issue 8 on one seeded service and prints one table.
+func runSuite(ctx context.Context, o options) error {
+	if o.clients > o.Companies {
+		return fmt.Errorf("-c %d: the suite logs each client in as its own company; use at most -companies (%d)", o.clients, o.Companies)
+	}
+	r, err := setupMailed(ctx, o)
 	if err != nil {
 		return err
 	}
 	defer r.close()
-	kit.Logf("seeding %d companies, %d + %d vehicles, %d reports…", o.companies, o.vehicles, (o.companies-1)*o.otherVehicles, o.totalReports)
 	seeded, err := seedFilter(ctx, r)
 	if err != nil {
 		return fmt.Errorf("seed: %w", err)
 	}
-	kit.Logf("seeded in %s", seeded.total().Round(100*time.Millisecond))
 	client := kit.NewLoadClient(o.clients, 30*time.Second)
-	token, _, err := r.loginAs(ctx, client, mb, 0, "bench-director")
+	token, _, err := r.loginAs(ctx, client, 0, "bench-director")
 	if err != nil {
 		return fmt.Errorf("login: %w", err)
 	}
-	db, err := benchDB(r.dbURL)
+	b, err := startBaselines(ctx, r)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	var companyID, sessionID, userID int64
-	if err := db.QueryRowContext(ctx, `SELECT s.company_id, s.id, s.user_id FROM sessions s JOIN companies c ON c.id = s.company_id
-		WHERE c.biin = $1 AND s.revoked_at IS NULL ORDER BY s.id DESC LIMIT 1`, kit.BIIN(0)).Scan(&companyID, &sessionID, &userID); err != nil {
-		return fmt.Errorf("find the bench session: %w", err)
-	}
-
-	fb, fbBase, err := startFiberBaseline(ctx, r.dir)
-	if err != nil {
-		return err
-	}
-	defer fb.Stop()
+	defer b.close()
+	db, companyID, fb, fbBase := b.db, b.companyID, b.fiber, b.fiberBase
 
 	var rows []row
 	profiles := 0
@@ -325,7 +323,7 @@ func runSuite(ctx context.Context, o options) error {
 	login := service("service: login (POST /biin + SMTP + POST /auth)", func(ctx context.Context) error {
 		i := <-free
 		defer func() { free <- i }()
-		_, _, err := r.loginAs(ctx, client, mb, i, fmt.Sprintf("dev-%d", loginSeq.Add(1)))
+		_, _, err := r.loginAs(ctx, client, i, fmt.Sprintf("dev-%d", loginSeq.Add(1)))
 		return err
 	})
 	last().vsFiber, last().vsSQL = ratio(login.Rate(), fiber.Rate()), ratio(login.Rate(), loginSQL.Rate())
@@ -334,7 +332,7 @@ func runSuite(ctx context.Context, o options) error {
 	// rooted in the same sessions, so the service's chains stay intact.
 	chains := make(chan string, o.clients)
 	for i := 0; i < o.clients; i++ {
-		_, rt, err := r.loginAs(ctx, client, mb, i, fmt.Sprintf("refresh-%d", i))
+		_, rt, err := r.loginAs(ctx, client, i, fmt.Sprintf("refresh-%d", i))
 		if err != nil {
 			return fmt.Errorf("login for refresh: %w", err)
 		}
@@ -384,7 +382,7 @@ func runSuite(ctx context.Context, o options) error {
 	cursors := func() chan int64 {
 		ch := make(chan int64, o.clients)
 		for i := 0; i < o.clients; i++ {
-			ch <- int64(i) * int64(o.totalReports) / int64(o.clients)
+			ch <- int64(i) * int64(o.Total) / int64(o.clients)
 		}
 		return ch
 	}
@@ -421,7 +419,7 @@ func runSuite(ctx context.Context, o options) error {
 	}
 
 	fmt.Printf("\nsuite: %d clients, %s per target after %s warm-up; %d companies, the first with %d vehicles and %d of %d reports; PostgreSQL and MinIO\n",
-		o.clients, o.duration, o.warmup, o.companies, o.vehicles, o.companyReports, o.totalReports)
+		o.clients, o.duration, o.warmup, o.Companies, o.Vehicles, o.Reports, o.Total)
 	fmt.Printf("seeding took %s; each figure stands next to its baseline measured in this run, on this machine, with this client\n\n",
 		seeded.total().Round(100*time.Millisecond))
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)

@@ -89,7 +89,7 @@ func NewLoadClient(clients int, timeout time.Duration) *http.Client {
 }
 
 // Getter returns a call that GETs url with the Authorization header auth and expects 200, reading the
-// whole answer.
+// whole answer; any other status is a *StatusError with the head of the answer.
 func Getter(client *http.Client, url, auth string) func(context.Context) error {
 	return func(ctx context.Context) error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -104,11 +104,12 @@ func Getter(client *http.Client, url, auth string) func(context.Context) error {
 		if err != nil {
 			return err
 		}
-		_, err = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
+		defer resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
-			return HTTPStatusError(resp.StatusCode, "GET "+url, nil)
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 2000))
+			return HTTPStatusError(resp.StatusCode, "GET "+url, body)
 		}
+		_, err = io.Copy(io.Discard, resp.Body)
 		return err
 	}
 }

@@ -32,10 +32,11 @@ type fleetReport struct {
 	reason         string
 }
 
-// newFleet builds companies (the first with vehicles vehicles and reports reports; each other one with
-// otherVehicles), total reports in all. Statuses 1/2/3/4 at 10/10/70/10 % by a hash of the number, start
+// newFleet builds the companies of s (the first with s.Vehicles vehicles and s.Reports reports; each other
+// one with s.OtherVehicles), s.Total reports in all. Statuses 1/2/3/4 at 10/10/70/10 % by a hash of the number, start
 // dates spread over the last two years, as bench/seed.go does in SQL.
-func newFleet(companies, vehicles, otherVehicles, reports, total int) *fleet {
+func newFleet(s kit.Sizes) *fleet {
+	companies, vehicles, otherVehicles, reports, total := s.Companies, s.Vehicles, s.OtherVehicles, s.Reports, s.Total
 	f := &fleet{now: time.Now().UTC().Truncate(time.Second)}
 	for i := range companies {
 		f.companies = append(f.companies, kit.SeedCompany(i))

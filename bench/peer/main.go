@@ -31,10 +31,9 @@ type options struct {
 	conns                                       []int
 	rounds, uploadRounds, uploads, uploadMiB, n int
 	duration, warmup                            time.Duration
-	companies, vehicles, otherVehicles, reports int
-	total                                       int
-	pgURL, s3URL, bin, pprofDir, skip, cache    string
-	keep                                        bool
+	kit.Sizes
+	pgURL, s3URL, bin, pprofDir, skip, cache string
+	keep                                     bool
 }
 
 func main() {
@@ -48,7 +47,7 @@ func main() {
 			return
 		case "pbsetup":
 			o := parse(os.Args[4:])
-			if err := pbSetup(os.Args[2], os.Args[3], newFleet(o.companies, o.vehicles, o.otherVehicles, o.reports, o.total)); err != nil {
+			if err := pbSetup(os.Args[2], os.Args[3], newFleet(o.Sizes)); err != nil {
 				fmt.Fprintln(os.Stderr, "pocketbase setup:", err)
 				os.Exit(1)
 			}
@@ -69,18 +68,14 @@ func main() {
 }
 
 func parse(args []string) options {
-	var o options
+	o := options{Sizes: kit.Sizes{Companies: 10, Vehicles: 2000, OtherVehicles: 100, Reports: 20_000, Total: 200_000}}
 	fs := flag.NewFlagSet("peer", flag.ExitOnError)
 	conns := fs.String("c", "16,64", "connections, comma-separated; every target runs at each")
 	fs.IntVar(&o.rounds, "rounds", 3, "interleaved rounds per target and connection count")
 	fs.DurationVar(&o.duration, "d", 5*time.Second, "measured time of one side in one round")
 	fs.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured warm-up before each measured run")
 	fs.IntVar(&o.n, "n", 1_000_000, "at most this many requests per run")
-	fs.IntVar(&o.companies, "companies", 10, "companies; the first is the one every client logs in to")
-	fs.IntVar(&o.vehicles, "vehicles", 2000, "vehicles of the first company")
-	fs.IntVar(&o.otherVehicles, "other-vehicles", 100, "vehicles of each other company")
-	fs.IntVar(&o.reports, "reports", 20_000, "reports of the first company")
-	fs.IntVar(&o.total, "total", 200_000, "reports of all companies")
+	o.Sizes.Flags(fs)
 	fs.IntVar(&o.uploads, "uploads", 8, "concurrent uploads per round")
 	fs.IntVar(&o.uploadMiB, "mib", 64, "MiB per upload")
 	fs.IntVar(&o.uploadRounds, "upload-rounds", 3, "interleaved upload rounds")
@@ -100,7 +95,7 @@ func parse(args []string) options {
 		}
 		o.conns = append(o.conns, n)
 	}
-	if o.rounds < 1 || o.duration <= 0 || o.uploads < 1 || o.uploadMiB < 1 || o.n < 1 || o.companies < 2 {
+	if o.rounds < 1 || o.duration <= 0 || o.uploads < 1 || o.uploadMiB < 1 || o.n < 1 || o.Companies < 2 {
 		fmt.Fprintln(os.Stderr, "peer: -rounds, -d, -uploads, -mib, -n must be positive and -companies ≥ 2")
 		os.Exit(2)
 	}
@@ -144,7 +139,7 @@ func run(ctx context.Context, o options) error {
 	}()
 	maxConns := slices.Max(o.conns)
 	uploadSize := int64(o.uploadMiB) << 20
-	f := newFleet(o.companies, o.vehicles, o.otherVehicles, o.reports, o.total)
+	f := newFleet(o.Sizes)
 
 	// Buckets: one per side, on the same MinIO.
 	mc, err := minioFor(o.s3URL)
@@ -191,7 +186,7 @@ func run(ctx context.Context, o options) error {
 	kit.Logf("PocketBase v0.36.8: collections and %d reports…", len(f.reports))
 	var cacheDir string
 	if o.cache != "" {
-		cacheDir = filepath.Join(o.cache, fmt.Sprintf("c%d-v%d-o%d-r%d-t%d", o.companies, o.vehicles, o.otherVehicles, o.reports, o.total))
+		cacheDir = filepath.Join(o.cache, fmt.Sprintf("c%d-v%d-o%d-r%d-t%d", o.Companies, o.Vehicles, o.OtherVehicles, o.Reports, o.Total))
 	}
 	if cacheDir != "" && exists(filepath.Join(cacheDir, "pb_data")) {
 		kit.Logf("PocketBase: data from %s", cacheDir)
@@ -316,7 +311,7 @@ func run(ctx context.Context, o options) error {
 	// superuser's record create on PocketBase.
 	basic := kit.OnecBasic()
 	ourWrite := func(ctx context.Context, n int64) error {
-		v := f.vehicles[int(n)%o.vehicles]
+		v := f.vehicles[int(n)%o.Vehicles]
 		start := time.Now().Add(-time.Hour).UTC()
 		return kit.DoJSON(ctx, http.DefaultClient, http.MethodPut, ours.Base+"/1c/reports", []map[string]any{{
 			"ref_key": fmt.Sprintf("peer-write-%d-%d", time.Now().UnixNano(), n), "report_number": fmt.Sprintf("W-%d", n),
@@ -325,7 +320,7 @@ func run(ctx context.Context, o options) error {
 		}}, basic, nil)
 	}
 	pbWrite := func(ctx context.Context, n int64) error {
-		vi := int(n) % o.vehicles
+		vi := int(n) % o.Vehicles
 		v := f.vehicles[vi]
 		start := time.Now().Add(-time.Hour).UTC()
 		return kit.DoJSONPlain(ctx, http.DefaultClient, http.MethodPost, pbBase+"/api/collections/reports/records", map[string]any{

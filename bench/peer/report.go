@@ -56,7 +56,7 @@ func measureUploads(ctx context.Context, o options, f *fleet, waiting []int, our
 func printTable(o options, targets []*target, up *uploadOutcome) {
 	fmt.Printf("\nbench peer: the service vs PocketBase v0.36.8, both on SQLite (and the service's refresh on PostgreSQL)\n")
 	fmt.Printf("data: %d companies; the measured one has %d vehicles and %d reports of %d; rounds: %d interleaved (A, B, A, B…), %s each after %s warm-up\n",
-		o.companies, o.vehicles, o.reports, o.total, o.rounds, o.duration, o.warmup)
+		o.Companies, o.Vehicles, o.Reports, o.Total, o.rounds, o.duration, o.warmup)
 	fmt.Printf("figures: median of the rounds [min–max]; ratio: the median of the per-round ratios to PocketBase [min–max]\n\n")
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "target\tconns\tside\treq/s\tp50\tp99\terrors\t÷ PocketBase\t")
