@@ -32,8 +32,10 @@ type Principal struct {
 // write to its reports, vehicles or their types, Fleet with those to vehicles and types. The access
 // check reads them with the company's auth version in its one primary-key read per request and hands
 // them to the lists' cache beside the principal, so a cached list costs that one statement (two reads
-// were a third of a cached list's CPU). Zero when not read.
-type ListVersions struct{ Lists, Fleet int64 }
+// were a third of a cached list's CPU). Auth is the company's auth version (migration 00021), which
+// every change to its users moves, so the director's employee list is cached under it. Zero when not
+// read.
+type ListVersions struct{ Lists, Fleet, Auth int64 }
 
 // IsDirector reports whether the caller is the company's director (the "admin" of the app).
 func (p Principal) IsDirector() bool { return p.Role == RoleDirector }
@@ -53,9 +55,10 @@ type Employee struct {
 	Mobile    string `json:"mobile" db:"mobile"`
 }
 
-// Employees lists a company's employees (the employees feature provides it).
+// Employees lists a company's employees (the employees feature provides it), as of at least the
+// company's auth version authVersion (ListVersions.Auth; 0: read them whatever the version).
 type Employees interface {
-	Employees(ctx context.Context, companyID int64) ([]Employee, error)
+	Employees(ctx context.Context, companyID, authVersion int64) ([]Employee, error)
 }
 
 // Dashboard holds the blocks of the seed's /auth answer that the reports feature owns, each encoded.
@@ -74,11 +77,13 @@ type Dashboard struct {
 // compressing only what surrounds it (httpx.Deflate, httpx.OKSpliced). Never modify it.
 type Fragment struct {
 	JSON, Deflated []byte
+	CRC            uint32 // CRC-32 (IEEE) of JSON, for the gzip trailer of an answer embedding it
 }
 
-// Overview fills the login answer's blocks (the reports feature provides it to auth).
+// Overview fills the login answer's blocks (the reports feature provides it to auth) as of the
+// company's versions v, read with the caller's session (a zero v: Overview reads them).
 type Overview interface {
-	Overview(ctx context.Context, p Principal) (Dashboard, error)
+	Overview(ctx context.Context, p Principal, v ListVersions) (Dashboard, error)
 }
 
 // Statuses of a VIN check (CONTRACT §6).

@@ -134,7 +134,7 @@ type loginAnswer struct {
 }
 
 func (h *Handler) answer(c *fiber.Ctx, ss Session) error {
-	d, err := h.overview.Overview(c.UserContext(), ss.Principal)
+	d, err := h.overview.Overview(c.UserContext(), ss.Principal, ss.Versions)
 	if err != nil {
 		return err
 	}
@@ -252,7 +252,7 @@ func normalizeMobile(s string, fields *apperr.FieldList) string {
 // EmptyOverview answers empty blocks with every key present, for a service without the reports feature.
 type EmptyOverview struct{}
 
-func (EmptyOverview) Overview(context.Context, Principal) (inspections.Dashboard, error) {
+func (EmptyOverview) Overview(context.Context, Principal, inspections.ListVersions) (inspections.Dashboard, error) {
 	return inspections.Dashboard{
 		Employees: []inspections.Employee{},
 		Reports:   json.RawMessage(`{"important":[],"general":[]}`),

@@ -88,3 +88,55 @@ func employeeID(t *testing.T, a apptest.Answer, mobile string) int64 {
 	t.Fatalf("no employee %s in %s", mobile, a.Raw)
 	return 0
 }
+
+// The director's refresh answer lists the employees as they are now, whichever instance changed
+// them: each instance keeps the list under the company's auth version, which an employee's first
+// login (or a changed name) and a deletion move.
+func TestRefresh_EmployeeListFollowsLoginsAndDeletionsOnOtherInstance(t *testing.T) {
+	apptest.EachDatabase(t, func(t *testing.T, dbURL string) {
+		a := apptest.New(t, dbURL)
+		b := apptest.New(t, dbURL)
+		login := a.Login(apptest.DemoBIN, apptest.Director("cache-director"))
+		dirToken, refresh := login.Str("access_token"), login.Str("refresh_token")
+		refreshed := func() apptest.Answer {
+			t.Helper()
+			r := a.Do(http.MethodPost, "/refresh_token", nil, "Authorization", "Bearer "+refresh)
+			apptest.WantStatus(t, r, http.StatusOK, "")
+			refresh = r.Str("refresh_token")
+			return r
+		}
+		names := func(r apptest.Answer) map[string]string {
+			t.Helper()
+			out := map[string]string{}
+			list, ok := r.Data()["employees"].([]any)
+			if !ok {
+				t.Fatalf("no employees list in the director's answer: %.300s", r.Raw)
+			}
+			for _, e := range list {
+				m := e.(map[string]any)
+				out[m["mobile"].(string)] = m["first_name"].(string)
+			}
+			return out
+		}
+		refreshed() // a has the list cached now
+		if got := names(refreshed()); len(got) != 0 {
+			t.Fatalf("employees before any logged in: %v", got)
+		}
+
+		b.Token(apptest.DemoBIN, apptest.Employee("cache-employee", "+77015550201", "Dana"))
+		if got := names(refreshed()); got["+77015550201"] != "Dana" || len(got) != 1 {
+			t.Fatalf("after an employee logged in on b, the director's refresh on a lists %v", got)
+		}
+		b.Token(apptest.DemoBIN, apptest.Employee("cache-employee-2", "+77015550201", "Dana K."))
+		if got := names(refreshed()); got["+77015550201"] != "Dana K." {
+			t.Fatalf("after the employee logged in again under a new name, the list is %v", got)
+		}
+
+		id := employeeID(t, b.Get("/employee/list", dirToken), "+77015550201")
+		apptest.WantStatus(t, b.Do(http.MethodDelete, fmt.Sprintf("/employee/delete/%d", id), nil,
+			"Authorization", "Bearer "+dirToken), http.StatusOK, "")
+		if got := names(refreshed()); len(got) != 0 {
+			t.Fatalf("after the deletion on b, the director's refresh on a still lists %v", got)
+		}
+	})
+}

@@ -265,6 +265,8 @@ type Session struct {
 	Principal
 	FirstName, LastName, PatronicName, Mobile string
 	CompanyName, CompanyEmail                 string
+	// Versions are the company's versions read with the session (a refresh), zero when not read.
+	Versions inspections.ListVersions
 }
 
 func (s *Service) issue(ss session, rti int64, rtp string, issuedAt time.Time) (Session, error) {
@@ -275,6 +277,13 @@ func (s *Service) issue(ss session, rti int64, rtp string, issuedAt time.Time) (
 	}
 	return Session{Pair: pair, Principal: p, FirstName: ss.FirstName, LastName: ss.LastName, PatronicName: ss.PatronicName,
 		Mobile: ss.Mobile, CompanyName: ss.CompanyName, CompanyEmail: ss.CompanyEmail}, nil
+}
+
+// issueAt is issue for a refresh, whose answer is built as of the versions read with its token.
+func (s *Service) issueAt(st refreshState, rti int64, rtp string, issuedAt time.Time) (Session, error) {
+	ss, err := s.issue(st.session, rti, rtp, issuedAt)
+	ss.Versions = st.versions
+	return ss, err
 }
 
 var errRefreshRejected = apperr.New(apperr.Unauthorized, "invalid_refresh_token", "refresh token is invalid, expired or revoked; log in again")
@@ -295,29 +304,24 @@ func (s *Service) Refresh(ctx context.Context, raw string) (Session, error) {
 	if err != nil {
 		return Session{}, errRefreshRejected
 	}
-	st, err := s.store.tokenAndSession(ctx, rti)
+	childRTP := s.tokens.childRTP(c.RTP, rti)
+	a := refreshAttempt{id: rti, sessionID: c.SessionID, userID: c.UserID, secretHash: s.tokens.hashRTP(c.RTP),
+		childHash: s.tokens.hashRTP(childRTP), now: now, expires: now.Add(s.tokens.refreshTTL)}
+	st, childID, err := s.store.readAndRotate(ctx, a)
 	if errors.Is(err, errNoRefresh) {
 		return Session{}, errRefreshRejected
 	}
 	if err != nil {
 		return Session{}, err
 	}
+	if !a.admits(st) {
+		return Session{}, errRefreshRejected
+	}
+	if childID != 0 {
+		return s.issueAt(st, childID, childRTP, now)
+	}
 	row, ss := st.refreshRow, st.session
-	if row.SessionID != c.SessionID || !equalHash(s.tokens.hashRTP(c.RTP), row.SecretHash) || !now.Before(row.ExpiresAt) {
-		return Session{}, errRefreshRejected
-	}
-	if !st.Live || ss.UserID != c.UserID {
-		return Session{}, errRefreshRejected
-	}
 	if !row.RotatedAt.Valid {
-		childRTP := s.tokens.childRTP(c.RTP, row.ID)
-		childID, won, err := s.store.rotate(ctx, row, s.tokens.hashRTP(childRTP), now, now.Add(s.tokens.refreshTTL))
-		if err != nil {
-			return Session{}, err
-		}
-		if won {
-			return s.issue(ss, childID, childRTP, now)
-		}
 		// Lost a race with a concurrent refresh of the same token: answer like a retry.
 		if row, err = s.store.refreshToken(ctx, rti); err != nil {
 			return Session{}, err
@@ -342,7 +346,7 @@ func (s *Service) Refresh(ctx context.Context, raw string) (Session, error) {
 		}
 		rtp = s.tokens.childRTP(rtp, parent.ID)
 		if !child.RotatedAt.Valid {
-			return s.issue(ss, child.ID, rtp, child.IssuedAt)
+			return s.issueAt(st, child.ID, rtp, child.IssuedAt)
 		}
 		parent = child
 	}

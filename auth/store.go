@@ -326,12 +326,13 @@ func (s *Store) companyVersions(ctx context.Context, companyID int64) (auth int6
 	err = s.db.GetPrepared(ctx, &v, `SELECT COALESCE((SELECT version FROM auth_versions WHERE company_id = $1), 0) AS auth,
 		COALESCE((SELECT reports + fleet FROM list_versions WHERE company_id = $1), 0) + 1 AS lists,
 		COALESCE((SELECT fleet FROM list_versions WHERE company_id = $1), 0) + 1 AS fleet`, companyID)
-	return v.Auth, inspections.ListVersions{Lists: v.Lists, Fleet: v.Fleet}, err
+	return v.Auth, inspections.ListVersions{Lists: v.Lists, Fleet: v.Fleet, Auth: v.Auth}, err
 }
 
 // BumpAuthVersion moves each company's auth version inside tx (migration 00021), so that every
 // instance checks its callers' sessions in full again on their next request. Every write that ends a
-// session or takes away a user's or a company's access calls it in its own transaction.
+// session, takes away a user's or a company's access, or adds or changes a user calls it in its own
+// transaction (the director's employee list is cached under it too).
 func BumpAuthVersion(ctx context.Context, tx *sqlx.Tx, companyIDs ...int64) error {
 	ids := slices.Clone(companyIDs)
 	slices.Sort(ids) // one lock order for every transaction
@@ -379,9 +380,13 @@ func (s *Store) startSession(ctx context.Context, companyID int64, o otpRow, rtH
 		if err != nil {
 			return err
 		}
-		if n, err := res.RowsAffected(); err != nil {
+		n, err := res.RowsAffected()
+		if err != nil {
 			return err
-		} else if n > 0 {
+		}
+		// An ended session, or an employee's row written (the director's employee list is cached
+		// under the version, employees.Store.Employees).
+		if n > 0 || o.Role == roleEmployee {
 			if err := BumpAuthVersion(ctx, tx, companyID); err != nil {
 				return err
 			}
@@ -451,68 +456,120 @@ const (
 	rotationJoin    = `LEFT JOIN refresh_tokens ch ON ch.parent_id = t.id`
 )
 
-// refreshState is a refresh token with its session as the access check sees it, read at once.
+// refreshState is a refresh token with its session as the access check sees it and its company's
+// versions for the answer (what companyVersions reads), read at once.
 type refreshState struct {
 	refreshRow
 	session
-	Live bool // the session, its user and its company are all active
+	Live     bool // the session, its user and its company are all active
+	versions inspections.ListVersions
 }
 
-// tokenAndSession reads a refresh token and its session, user and company in one statement: a
-// refresh needs all of them, and each round trip was a statement of its own.
-func (s *Store) tokenAndSession(ctx context.Context, id int64) (refreshState, error) {
-	var r struct {
-		TokenID     int64        `db:"token_id"`
-		SecretHash  string       `db:"secret_hash"`
-		IssuedAt    time.Time    `db:"issued_at"`
-		ExpiresAt   time.Time    `db:"expires_at"`
-		RotatedAt   sql.NullTime `db:"rotated_at"`
-		ChildIssued sql.NullTime `db:"child_issued_at"`
-		Live        bool         `db:"live"`
-		session
-	}
-	err := s.db.GetPrepared(ctx, &r, `SELECT t.id AS token_id, t.secret_hash, t.issued_at, t.expires_at, `+rotationColumns+`,
-		(s.revoked_at IS NULL AND u.active AND c.active) AS live, `+sessionColumns+`
-		FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id JOIN users u ON u.id = s.user_id
-		JOIN companies c ON c.id = s.company_id `+rotationJoin+`
-		WHERE t.id = $1`, id)
-	if database.IsNoRows(err) {
-		return refreshState{}, errNoRefresh
-	}
+// versionColumns are companyVersions' values for a statement joined to sessions s by versionJoins.
+const (
+	versionColumns = `COALESCE(av.version, 0) AS auth_version, COALESCE(lv.reports + lv.fleet, 0) + 1 AS lists_version,
+		COALESCE(lv.fleet, 0) + 1 AS fleet_version`
+	versionJoins = `LEFT JOIN auth_versions av ON av.company_id = s.company_id
+		LEFT JOIN list_versions lv ON lv.company_id = s.company_id`
+)
+
+// refreshAttempt is a presented refresh token (its JWT verified) and the child it is to be rotated to.
+type refreshAttempt struct {
+	id, sessionID, userID int64
+	secretHash, childHash string
+	now, expires          time.Time
+}
+
+// admits reports whether st is the live token a presents, unexpired: what a rotation requires. The
+// PostgreSQL statement of readAndRotate checks the same in SQL.
+func (a refreshAttempt) admits(st refreshState) bool {
+	return st.refreshRow.SessionID == a.sessionID && equalHash(a.secretHash, st.SecretHash) &&
+		a.now.Before(st.ExpiresAt) && st.Live && st.UserID == a.userID
+}
+
+// tokenColumns and tokenJoins read a refresh token t with its session, user, company and versions.
+const (
+	tokenColumns = `t.id AS token_id, t.secret_hash, t.issued_at, t.expires_at, ` + rotationColumns + `,
+		(s.revoked_at IS NULL AND u.active AND c.active) AS live, ` + sessionColumns + `, ` + versionColumns
+	tokenJoins = `FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id JOIN users u ON u.id = s.user_id
+		JOIN companies c ON c.id = s.company_id ` + rotationJoin + ` ` + versionJoins
+)
+
+type tokenRow struct {
+	TokenID     int64        `db:"token_id"`
+	SecretHash  string       `db:"secret_hash"`
+	IssuedAt    time.Time    `db:"issued_at"`
+	ExpiresAt   time.Time    `db:"expires_at"`
+	RotatedAt   sql.NullTime `db:"rotated_at"`
+	ChildIssued sql.NullTime `db:"child_issued_at"`
+	Live        bool         `db:"live"`
+	Auth        int64        `db:"auth_version"`
+	Lists       int64        `db:"lists_version"`
+	Fleet       int64        `db:"fleet_version"`
+	session
+}
+
+func (r tokenRow) state() refreshState {
 	row := refreshRow{ID: r.TokenID, SessionID: r.session.ID, SecretHash: r.SecretHash, IssuedAt: r.IssuedAt,
 		ExpiresAt: r.ExpiresAt, RotatedAt: r.RotatedAt, ChildIssued: r.ChildIssued}
 	row.settle()
-	return refreshState{
-		refreshRow: row,
-		session:    r.session, Live: r.Live,
-	}, err
+	return refreshState{refreshRow: row, session: r.session, Live: r.Live,
+		versions: inspections.ListVersions{Lists: r.Lists, Fleet: r.Fleet, Auth: r.Auth}}
 }
 
-// rotate marks parent rotated and stores its child; false when another request rotated it first.
-// PostgreSQL does both in one statement (one round trip and commit instead of four).
-func (s *Store) rotate(ctx context.Context, parent refreshRow, childHash string, now, expires time.Time) (childID int64, won bool, err error) {
+// readAndRotate reads a's token with its session and, if a admits it and it is not rotated yet, rotates
+// it: childID is the new token's id, 0 when it was not rotated now (rotated before, by a concurrent
+// refresh, or refused). PostgreSQL does it all in one statement, one round trip where read and rotation
+// were two; SQLite reads, then rotates in a batch with the rotations that arrive meanwhile.
+func (s *Store) readAndRotate(ctx context.Context, a refreshAttempt) (st refreshState, childID int64, err error) {
 	if s.db.Dialect == database.Postgres {
-		err = s.db.GetPrepared(ctx, &childID, `
-			WITH parent AS (
-				UPDATE refresh_tokens SET rotated_at = $2 WHERE id = $1 AND rotated_at IS NULL RETURNING id, session_id)
-			INSERT INTO refresh_tokens (session_id, parent_id, secret_hash, issued_at, expires_at)
-			SELECT session_id, id, $3, $2, $4 FROM parent
-			RETURNING id`, parent.ID, now, childHash, expires)
-		switch {
-		case err == nil:
-			return childID, true, nil
-		case database.IsNoRows(err) || database.IsUniqueViolation(err):
-			return 0, false, nil
+		var r struct {
+			tokenRow
+			ChildID sql.NullInt64 `db:"child_id"`
 		}
-		return 0, false, err
+		// The CTEs all see the statement's snapshot: t is the token as it was, before parent rotates it.
+		// The secret is compared in SQL too, so that a token Go would refuse is never rotated; Go
+		// still decides with equalHash (admits). The database compares keyed hashes of a secret the
+		// caller does not know, so its timing tells nothing usable.
+		err = s.db.GetPrepared(ctx, &r, `
+			WITH t AS (SELECT `+tokenColumns+` `+tokenJoins+` WHERE t.id = $1),
+			parent AS (
+				UPDATE refresh_tokens p SET rotated_at = $2 FROM t
+				WHERE p.id = t.token_id AND p.rotated_at IS NULL AND t.live AND t.id = $3 AND t.user_id = $4
+					AND t.secret_hash = $5 AND t.expires_at > $2
+				RETURNING p.id, p.session_id),
+			child AS (
+				INSERT INTO refresh_tokens (session_id, parent_id, secret_hash, issued_at, expires_at)
+				SELECT session_id, id, $6, $2, $7 FROM parent
+				RETURNING id)
+			SELECT t.*, (SELECT id FROM child) AS child_id FROM t`,
+			a.id, a.now, a.sessionID, a.userID, a.secretHash, a.childHash, a.expires)
+		switch {
+		case database.IsNoRows(err):
+			return refreshState{}, 0, errNoRefresh
+		case database.IsUniqueViolation(err): // never with the row lock the UPDATE takes; as a lost race
+			return s.readAndRotate(ctx, refreshAttempt{id: a.id})
+		case err != nil:
+			return refreshState{}, 0, err
+		}
+		return r.tokenRow.state(), r.ChildID.Int64, nil
 	}
-	// SQLite: one INSERT, batched with the rotations that arrive meanwhile into one transaction of its
-	// one writer. The child is the proof of rotation (rotationColumns).
-	childID, err = s.rotations.Do(ctx, rotation{parent: parent, childHash: childHash, now: now, expires: expires})
+	var r tokenRow
+	err = s.db.GetPrepared(ctx, &r, `SELECT `+tokenColumns+` `+tokenJoins+` WHERE t.id = $1`, a.id)
+	if database.IsNoRows(err) {
+		return refreshState{}, 0, errNoRefresh
+	}
 	if err != nil {
-		return 0, false, err
+		return refreshState{}, 0, err
 	}
-	return childID, childID != 0, nil
+	st = r.state()
+	if st.RotatedAt.Valid || !a.admits(st) {
+		return st, 0, nil
+	}
+	// One INSERT, batched with the rotations that arrive meanwhile into one transaction of SQLite's
+	// one writer. The child is the proof of rotation (rotationColumns).
+	childID, err = s.rotations.Do(ctx, rotation{parent: st.refreshRow, childHash: a.childHash, now: a.now, expires: a.expires})
+	return st, childID, err
 }
 
 type rotation struct {
@@ -521,12 +578,12 @@ type rotation struct {
 	now, expires time.Time
 }
 
-// insertChild stores r's child unless its parent already has one (then 0): inside the batch's
-// transaction, which holds the writer, nothing else can add one between the check and the insert.
+// insertChild stores r's child unless its parent already has one (then 0): the unique index on
+// parent_id decides.
 func (s *Store) insertChild(ctx context.Context, tx *sqlx.Tx, r rotation) (int64, error) {
 	st, err := s.db.TxPrepared(ctx, tx, `
 		INSERT INTO refresh_tokens (session_id, parent_id, secret_hash, issued_at, expires_at)
-		SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM refresh_tokens WHERE parent_id = $2)
+		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (parent_id) DO NOTHING
 		RETURNING id`)
 	if err != nil {
 		return 0, err

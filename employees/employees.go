@@ -5,6 +5,7 @@ import (
 	"context"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/jmoiron/sqlx"
 
 	"github.com/forteleasing/inspections"
@@ -23,13 +24,28 @@ const MaxList = 1000
 type Store struct {
 	db  *database.DB
 	now func() time.Time
+	// answered is each company's list as of an auth version, for the login and refresh answers.
+	answered *lru.Cache[int64, listAt]
 }
+
+type listAt struct {
+	version int64
+	built   time.Time
+	list    []Employee
+}
+
+const (
+	cachedCompanies = 4096
+	// listTTL bounds how long a list is served on its version alone.
+	listTTL = time.Minute
+)
 
 func NewStore(db *database.DB, now func() time.Time) *Store {
 	if now == nil {
 		now = time.Now
 	}
-	return &Store{db: db, now: now}
+	answered, _ := lru.New[int64, listAt](cachedCompanies)
+	return &Store{db: db, now: now, answered: answered}
 }
 
 // List returns the company's active employees, newest first.
@@ -41,9 +57,21 @@ func (s *Store) List(ctx context.Context, companyID int64) ([]Employee, error) {
 	return out, err
 }
 
-// Employees is List for the login answer (inspections.Employees).
-func (s *Store) Employees(ctx context.Context, companyID int64) ([]inspections.Employee, error) {
-	return s.List(ctx, companyID)
+// Employees is List for the login and refresh answers (inspections.Employees), kept per company under
+// its auth version, which every write to its users moves (auth.BumpAuthVersion): a director's refresh
+// no longer reads the list again (it was an eighth of a refresh's CPU). authVersion was read before
+// this call, so a list read now is at least as new as it. Callers must not modify the list.
+func (s *Store) Employees(ctx context.Context, companyID, authVersion int64) ([]inspections.Employee, error) {
+	now := s.now()
+	if e, ok := s.answered.Get(companyID); ok && authVersion != 0 && e.version >= authVersion && now.Sub(e.built) < listTTL {
+		return e.list, nil
+	}
+	list, err := s.List(ctx, companyID)
+	if err != nil || authVersion == 0 {
+		return list, err
+	}
+	s.answered.Add(companyID, listAt{version: authVersion, built: now, list: list})
+	return list, nil
 }
 
 // Delete deactivates an employee of the company and ends their sessions and push tokens at once.

@@ -230,11 +230,14 @@ func (s *Service) Vehicle(ctx context.Context, p auth.Principal, guid string, pa
 
 // Overview fills the login answer's blocks: the newest reports, the types, the filter, and for the
 // director the employees. The first three come encoded from the answer cache (json.RawMessage).
-func (s *Service) Overview(ctx context.Context, p auth.Principal) (inspections.Dashboard, error) {
+func (s *Service) Overview(ctx context.Context, p auth.Principal, read inspections.ListVersions) (inspections.Dashboard, error) {
 	page := Page{Limit: DefaultLimit}
-	v, err := s.versionsOf(ctx, p)
-	if err != nil {
-		return inspections.Dashboard{}, err
+	v := versions{lists: read.Lists, fleet: read.Fleet}
+	if read.Lists == 0 {
+		var err error
+		if v, err = s.versionsOf(ctx, p); err != nil {
+			return inspections.Dashboard{}, err
+		}
 	}
 	o, err := s.cache.overviews.get(ctx, answerKey{kind: 'o', companyID: p.CompanyID, page: page}, v.lists, func() (overviewParts, error) {
 		g, err := s.general(ctx, p, Filter{}, page, v)
@@ -258,7 +261,7 @@ func (s *Service) Overview(ctx context.Context, p auth.Principal) (inspections.D
 	}
 	d := inspections.Dashboard{Reports: o.parts[0], Info: o.parts[1], Filter: o.parts[2], Blocks: o.spliced}
 	if p.IsDirector() && s.employees != nil {
-		if d.Employees, err = s.employees.Employees(ctx, p.CompanyID); err != nil {
+		if d.Employees, err = s.employees.Employees(ctx, p.CompanyID, read.Auth); err != nil {
 			return inspections.Dashboard{}, err
 		}
 	}

@@ -87,6 +87,11 @@ func (b *Batch[T, R]) runBatch(ctx context.Context, batch []*batched[T, R]) {
 	ctx, cancel := b.db.bound(ctx)
 	defer cancel()
 	err := b.db.inTx(ctx, func(tx *sqlx.Tx) error {
+		if len(batch) == 1 { // the transaction is the item's own: no savepoint needed
+			it := batch[0]
+			it.r, it.err = b.run(ctx, tx, it.item)
+			return it.err
+		}
 		for _, it := range batch {
 			if _, err := tx.ExecContext(ctx, `SAVEPOINT batch_item`); err != nil {
 				return err

@@ -5,7 +5,9 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"fmt"
+	"hash/crc32"
 	"io"
+	"math/rand/v2"
 	"net/http/httptest"
 	"os/exec"
 	"strings"
@@ -173,5 +175,22 @@ func TestOKSpliced_HeadLongerThanAStoredBlock(t *testing.T) {
 	}
 	if got := gunzip(t, z.body); !bytes.Equal(got, plain.body) || !json.Valid(got) {
 		t.Fatalf("decoded answer differs from the plain one (%d vs %d bytes)", len(got), len(plain.body))
+	}
+}
+
+func TestCRC32Combine_IsTheCRCOfTheConcatenation(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, n := range []int{0, 1, 3, 7, 64, 1000, 65535, 65536, 200_001} {
+		a, b := make([]byte, r.IntN(5000)), make([]byte, n)
+		for i := range a {
+			a[i] = byte(r.Uint32())
+		}
+		for i := range b {
+			b[i] = byte(r.Uint32())
+		}
+		want := crc32.ChecksumIEEE(append(a[:len(a):len(a)], b...))
+		if got := crc32Combine(crc32.ChecksumIEEE(a), crc32.ChecksumIEEE(b), int64(len(b))); got != want {
+			t.Errorf("len(a)=%d len(b)=%d: combined %08x, want %08x", len(a), n, got, want)
+		}
 	}
 }
