@@ -108,9 +108,17 @@ type VINCheck struct {
 	CheckedAt   *time.Time     `json:"checked_at"`
 }
 
-// VINChecks gives the 1C feed each report's newest VIN check (the vehicles feature provides it).
+// StoredVINCheck is a vin_checks row as the 1C feed's own statement reads it: the feed folds a page's
+// checks into its one statement a page, and the vehicles feature says what a row means (VINChecks).
+type StoredVINCheck struct {
+	Status, Provider, VINExpected, VINFound string
+	Facts, Odometer                         string // JSON text as stored; Odometer is empty without a reading
+	CheckedAt                               *time.Time
+}
+
+// VINChecks turns a stored check into the one 1C sees in the feed (the vehicles feature provides it).
 type VINChecks interface {
-	ForReports(ctx context.Context, reportIDs []int64) (map[int64]VINCheck, error)
+	FromStored(c StoredVINCheck) VINCheck
 }
 
 // Verdict of the authenticity analysis of an upload (CONTRACT §10).
@@ -179,9 +187,17 @@ type Authenticity struct {
 	CheckedAt *time.Time  `json:"checked_at"`
 }
 
-// AuthenticityChecks gives the 1C feed each report's newest analysis (the media analysis provides it).
+// StoredAnalysis is an authenticity_checks row as the 1C feed's own statement reads it (see
+// StoredVINCheck); Status is empty when the upload has no row yet.
+type StoredAnalysis struct {
+	Status, File, Reasons string // File and Reasons: JSON text as stored
+	CheckedAt             *time.Time
+}
+
+// AuthenticityChecks turns a stored analysis into the one 1C sees in the feed (the media analysis
+// provides it).
 type AuthenticityChecks interface {
-	ForReports(ctx context.Context, reportIDs []int64) (map[int64]Authenticity, error)
+	FromStored(a StoredAnalysis) Authenticity
 }
 
 // CanonicalKey is the one spelling of a 1C GUID or ref_key: trimmed and lower-case, as the seed shows

@@ -206,18 +206,14 @@ func fileOf(info mp4meta.Info) File {
 
 func round6(f float64) float64 { return math.Round(f*1e6) / 1e6 }
 
-// ForReports gives the 1C feed the analysis of each report's newest upload; reports without an upload
-// are absent.
-func (s *Service) ForReports(ctx context.Context, reportIDs []int64) (map[int64]Authenticity, error) {
-	rows, err := s.store.latest(ctx, reportIDs)
-	if err != nil {
-		return nil, err
+// FromStored is what an analysis the 1C feed read with its own statement means
+// (inspections.AuthenticityChecks): pending until it is done, then its verdict, reasons and facts.
+func (s *Service) FromStored(a inspections.StoredAnalysis) Authenticity {
+	row := checkRow{Status: a.Status, File: a.File, Reasons: a.Reasons}
+	if a.CheckedAt != nil {
+		row.CheckedAt = sql.NullTime{Time: *a.CheckedAt, Valid: true}
 	}
-	out := make(map[int64]Authenticity, len(rows))
-	for id, r := range rows {
-		out[id] = r.authenticity()
-	}
-	return out, nil
+	return row.authenticity()
 }
 
 func (r checkRow) authenticity() Authenticity {

@@ -4,8 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -167,35 +165,12 @@ func (s *Store) save(ctx context.Context, u upload, file File, now time.Time, ev
 	return reasons, before, err
 }
 
+// checkRow is a stored analysis as authenticity() reads it.
 type checkRow struct {
-	ReportID  int64        `db:"report_id"`
-	UploadID  int64        `db:"upload_id"`
-	Status    string       `db:"status"`
-	File      string       `db:"file"`
-	Reasons   string       `db:"reasons"`
-	Runs      int          `db:"runs"`
-	CheckedAt sql.NullTime `db:"checked_at"`
-}
-
-// latest returns the analysis of each report's newest upload, pending when that upload has none yet.
-func (s *Store) latest(ctx context.Context, reportIDs []int64) (map[int64]checkRow, error) {
-	out := map[int64]checkRow{}
-	if len(reportIDs) == 0 {
-		return out, nil
-	}
-	in, args := inList(1, reportIDs)
-	var rows []checkRow
-	err := s.db.SelectContext(ctx, &rows, `SELECT u.report_id, u.id AS upload_id, COALESCE(a.status, 'pending') AS status,
-			COALESCE(a.file, '') AS file, COALESCE(a.reasons, '[]') AS reasons, COALESCE(a.runs, 0) AS runs, a.checked_at
-		FROM uploads u LEFT JOIN authenticity_checks a ON a.upload_id = u.id
-		WHERE u.report_id IN (`+in+`) ORDER BY u.report_id, u.id`, args...)
-	if err != nil {
-		return nil, err
-	}
-	for _, r := range rows {
-		out[r.ReportID] = r // ordered by upload id: the newest is written last
-	}
-	return out, nil
+	Status    string
+	File      string
+	Reasons   string
+	CheckedAt sql.NullTime
 }
 
 // runs is how many evaluations an upload's analysis has stored (tests and the benchmark wait on it).
@@ -203,13 +178,4 @@ func (s *Store) runs(ctx context.Context, uploadID int64) (int, error) {
 	var n int
 	err := s.db.GetContext(ctx, &n, `SELECT COALESCE(MAX(runs), 0) FROM authenticity_checks WHERE upload_id = $1`, uploadID)
 	return n, err
-}
-
-func inList(first int, ids []int64) (string, []any) {
-	marks := make([]string, len(ids))
-	args := make([]any, len(ids))
-	for i, id := range ids {
-		marks[i], args[i] = "$"+strconv.Itoa(first+i), id
-	}
-	return strings.Join(marks, ", "), args
 }

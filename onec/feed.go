@@ -124,7 +124,7 @@ func (s *Service) Feed(ctx context.Context, q FeedQuery) (FeedPage, error) {
 	if err != nil {
 		return FeedPage{}, err
 	}
-	items, _, err := s.items(ctx, rows)
+	items, err := s.items(ctx, rows)
 	if err != nil {
 		return FeedPage{}, err
 	}
@@ -138,31 +138,8 @@ func (s *Service) Feed(ctx context.Context, q FeedQuery) (FeedPage, error) {
 	return page, nil
 }
 
-// items assembles feed items with their uploads, checks and history; it also returns each report's
-// newest upload row (the review page plays its object).
-func (s *Service) items(ctx context.Context, rows []feedRow) ([]FeedItem, map[int64]feedUploadRow, error) {
-	ids := make([]int64, len(rows))
-	for i, r := range rows {
-		ids[i] = r.ID
-	}
-	uploads, err := s.store.latestUploads(ctx, ids)
-	if err != nil {
-		return nil, nil, err
-	}
-	history, err := s.store.history(ctx, ids)
-	if err != nil {
-		return nil, nil, err
-	}
-	checks, err := s.vinChecks(ctx, ids)
-	if err != nil {
-		return nil, nil, err
-	}
-	analyses := map[int64]inspections.Authenticity{}
-	if s.authenticity != nil {
-		if analyses, err = s.authenticity.ForReports(ctx, ids); err != nil {
-			return nil, nil, err
-		}
-	}
+// items makes feed items of the rows the feed's statement read, signing their links.
+func (s *Service) items(ctx context.Context, rows []feedRow) ([]FeedItem, error) {
 	items := make([]FeedItem, 0, len(rows))
 	for _, r := range rows {
 		item := FeedItem{
@@ -170,37 +147,35 @@ func (s *Service) items(ctx context.Context, rows []feedRow) ([]FeedItem, map[in
 			VehicleGUID: r.VehicleGUID, VINCode: r.VINCode, PlateNumber: r.PlateNumber, ContractDateEnd: contractEnd(r.ContractEnd),
 			DateStart: reports.FormatDateTime(r.DateStart), DateFinish: reports.FormatDateTime(r.DateFinish),
 			StatusCode: r.StatusCode, StatusTitle: reports.StatusTitle(r.StatusCode), RejectReason: r.RejectReason,
-			ChangedAt: reports.FormatDateTime(r.UpdatedAt), History: []HistoryEntry{},
+			ChangedAt: reports.FormatDateTime(r.UpdatedAt), History: make([]HistoryEntry, 0, len(r.History)),
 		}
-		if c, ok := checks[r.ID]; ok {
+		if r.Check != nil && s.checks != nil {
+			c := s.checks.FromStored(*r.Check)
 			item.VINCheck = &c
 		}
-		if u, ok := uploads[r.ID]; ok {
+		if u := r.Upload; u != nil {
 			url, err := s.videos.URL(ctx, u.ObjectKey, videoURLTTL)
 			if err != nil {
-				return nil, nil, apperr.Wrap(apperr.Unavailable, err, "the video store is unavailable; try again later")
+				return nil, apperr.Wrap(apperr.Unavailable, err, "the video store is unavailable; try again later")
 			}
 			item.Upload = &FeedUpload{VideoURL: url, Size: u.Size, SHA256: u.SHA256, Lat: u.Lat, Long: u.Lng,
 				TimeSent: reports.FormatDateTime(u.TimeSent), Odometer: u.Odometer, UploadedAt: reports.FormatDateTime(u.CreatedAt),
 				Uploader: Uploader{UserID: u.UploaderID, FirstName: u.FirstName, Mobile: u.Mobile}}
 			if s.authenticity != nil {
-				a, ok := analyses[r.ID]
-				if !ok {
-					a = inspections.Authenticity{Verdict: inspections.VerdictPending, Reasons: []inspections.Reason{}}
-				}
+				a := s.authenticity.FromStored(r.Analysis)
 				item.Authenticity = &a
 			}
 		}
 		if s.review != nil {
 			item.ReviewURL = s.review.url(r.RefKey)
 		}
-		for _, h := range history[r.ID] {
+		for _, h := range r.History {
 			item.History = append(item.History, HistoryEntry{StatusCode: h.StatusCode, RejectReason: h.RejectReason,
 				Actor: h.Actor, At: reports.FormatDateTime(h.CreatedAt)})
 		}
 		items = append(items, item)
 	}
-	return items, uploads, nil
+	return items, nil
 }
 
 func contractEnd(t *time.Time) string {
@@ -208,13 +183,6 @@ func contractEnd(t *time.Time) string {
 		return ""
 	}
 	return reports.FormatDateTime(*t)
-}
-
-func (s *Service) vinChecks(ctx context.Context, ids []int64) (map[int64]inspections.VINCheck, error) {
-	if s.checks == nil {
-		return map[int64]inspections.VINCheck{}, nil
-	}
-	return s.checks.ForReports(ctx, ids)
 }
 
 // Decision is 1C's verdict on a submitted report.

@@ -117,12 +117,12 @@ func (s *Service) Review(ctx context.Context, refKey, expires, signature string)
 	if err != nil {
 		return ReviewPage{}, err
 	}
-	items, uploads, err := s.items(ctx, []feedRow{row})
+	items, err := s.items(ctx, []feedRow{row})
 	if err != nil {
 		return ReviewPage{}, err
 	}
 	p := ReviewPage{Item: items[0], Verdict: "pending", Expires: exp, Rules: s.reviewRules()}
-	if _, ok := uploads[row.ID]; ok {
+	if row.Upload != nil {
 		p.VideoURL = "/review/" + url.PathEscape(refKey) + "/video?" + s.review.query(refKey, exp.Unix())
 	}
 	if a := p.Item.Authenticity; a != nil {
@@ -154,12 +154,8 @@ func (s *Service) ReviewVideo(ctx context.Context, refKey, expires, signature st
 	if err != nil {
 		return nil, 0, 0, 0, err
 	}
-	uploads, err := s.store.latestUploads(ctx, []int64{row.ID})
-	if err != nil {
-		return nil, 0, 0, 0, err
-	}
-	u, ok := uploads[row.ID]
-	if !ok {
+	u := row.Upload
+	if u == nil {
 		return nil, 0, 0, 0, apperr.New(apperr.NotFound, "no_video", "this report has no video yet")
 	}
 	off, n, err := rng(u.Size)

@@ -87,6 +87,28 @@ func (db *DB) SelectPrepared(ctx context.Context, dest any, query string, args .
 	return st.SelectContext(ctx, dest, args...)
 }
 
+// EachPrepared runs query through the statement cache (Prepared) and hands each row to scan, all
+// within the call deadline: for hot reads that scan their columns by hand rather than by reflection.
+func (db *DB) EachPrepared(ctx context.Context, scan func(*sql.Rows) error, query string, args ...any) error {
+	ctx, cancel := db.bound(ctx)
+	defer cancel()
+	st, err := db.Prepared(ctx, query)
+	if err != nil {
+		return err
+	}
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
 // ExecPrepared is ExecContext through the statement cache (Prepared).
 func (db *DB) ExecPrepared(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	ctx, cancel := db.bound(ctx)

@@ -55,7 +55,17 @@ func (s *Service) UploadCommitting(ctx context.Context, tx *sql.Tx, u inspection
 	return nil
 }
 
-// ForReports gives the 1C feed each report's newest check (inspections.VINChecks).
+// FromStored is what a check the 1C feed read with its own statement means (inspections.VINChecks).
+func (s *Service) FromStored(c inspections.StoredVINCheck) inspections.VINCheck {
+	row := checkRow{Status: c.Status, Provider: c.Provider, VINExpected: c.VINExpected, VINFound: c.VINFound,
+		Facts: c.Facts, Odometer: c.Odometer}
+	if c.CheckedAt != nil {
+		row.CheckedAt = sql.NullTime{Time: *c.CheckedAt, Valid: true}
+	}
+	return row.result()
+}
+
+// ForReports gives each report's newest check (the authenticity analysis reads it).
 func (s *Service) ForReports(ctx context.Context, reportIDs []int64) (map[int64]inspections.VINCheck, error) {
 	return s.store.latest(ctx, reportIDs)
 }
