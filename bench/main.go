@@ -49,6 +49,7 @@ type options struct {
 	uploads, uploadMiB, rounds int
 
 	pgURL, s3URL, dbName, bucket, overlay, bin, pprofDir string
+	only                                                 string
 	keep                                                 bool
 }
 
@@ -83,6 +84,7 @@ func main() {
 	fs.StringVar(&o.overlay, "overlay", "", "go build -overlay file for the service build (stubs of packages being written)")
 	fs.StringVar(&o.bin, "bin", "", "run this service binary instead of building ./cmd/forteleasing (another branch, a profiling build)")
 	fs.StringVar(&o.pprofDir, "pprof", "", "write a CPU profile of the service during each service target of suite into this directory")
+	fs.StringVar(&o.only, "only", "", "suite: only these rows, comma-separated, of login, refresh, filters, feed, upload (the Fiber baseline always runs)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the database, bucket and working directory at the end")
 	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" {
 		fs.Usage()

@@ -152,3 +152,55 @@ func seedUpload(ctx context.Context, r *rig, n int) (biin string, refKeys []stri
 	}
 	return biin, refKeys, nil
 }
+
+// seedFeedBlocks gives the seeded reports what the 1C feed shows beside them, straight into PostgreSQL as
+// seedFilter does: every report past status 1 one upload by its company's director, with a finished VIN
+// check and analysis (one warn reason), and every report its history (1C's task, the upload, 1C's verdict
+// on 3 and 4). One transaction, so the service's reconcilers never see an upload without its check. The
+// objects are not stored: the feed only signs their links.
+func seedFeedBlocks(ctx context.Context, db *sql.DB) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	for _, q := range []string{
+		`INSERT INTO uploads (report_id, company_id, uploader_id, object_key, size, sha256, content_type, lat, lng, time_sent,
+			odometer, created_at)
+		SELECT r.id, r.company_id, us.id, 'reports/' || r.ref_key || '/bench.mp4', 67108864, md5(r.ref_key) || md5(r.ref_key || '.'),
+			'video/mp4', 43.238949, 76.889709, r.date_start + interval '1 hour', 100000 + r.id, r.date_start + interval '1 hour'
+		FROM reports r JOIN users us ON us.company_id = r.company_id AND us.role = 1
+		WHERE r.status_code >= 2`,
+		`INSERT INTO vin_checks (upload_id, report_id, status, provider, vin_expected, vin_found, facts, odometer, attempts,
+			created_at, checked_at)
+		SELECT u.id, u.report_id, 'match', 'okpock', v.vin_code, v.vin_code, '{"mark":"LEXUS","model":"IS300","year":2007}', '', 1,
+			u.created_at, u.created_at + interval '1 minute'
+		FROM uploads u JOIN reports r ON r.id = u.report_id JOIN vehicles v ON v.id = r.vehicle_id`,
+		`INSERT INTO authenticity_checks (upload_id, report_id, status, verdict, file, reasons, runs, created_at, checked_at)
+		SELECT u.id, u.report_id, 'done', 'warn',
+			'{"read":true,"duration_s":31.2,"width":1920,"height":1080,"recorded_at":"' || to_char(u.created_at - interval '20 minutes', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') ||
+			'","location":{"lat":43.238949,"long":76.889709},"make":"Apple","model":"iPhone 15","software":"17.3","encoders":[]}',
+			'[{"code":"clock_skew","level":"warn","message":"Часы телефона расходятся с сервером на 20 минут","facts":{"skew_s":1200}}]',
+			2, u.created_at, u.created_at + interval '2 minutes'
+		FROM uploads u`,
+		`INSERT INTO report_events (report_id, status_code, reject_reason, actor, created_at)
+		SELECT r.id, 1, '', '1c', r.created_at FROM reports r`,
+		`INSERT INTO report_events (report_id, status_code, reject_reason, actor, created_at)
+		SELECT u.report_id, 2, '', 'user:' || u.uploader_id, u.created_at FROM uploads u`,
+		`INSERT INTO report_events (report_id, status_code, reject_reason, actor, created_at)
+		SELECT r.id, r.status_code, r.reject_reason, '1c', r.created_at + interval '1 day' FROM reports r WHERE r.status_code IN (3, 4)`,
+	} {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	for _, table := range []string{"uploads", "vin_checks", "authenticity_checks", "report_events", "users"} {
+		if _, err := db.ExecContext(ctx, `VACUUM ANALYZE `+table); err != nil {
+			return err
+		}
+	}
+	return nil
+}
