@@ -83,7 +83,7 @@ func main() {
 	fs.StringVar(&o.bucket, "bucket", "fl-bench", "bucket to create, use and remove")
 	fs.StringVar(&o.overlay, "overlay", "", "go build -overlay file for the service build (stubs of packages being written)")
 	fs.StringVar(&o.bin, "bin", "", "run this service binary instead of building ./cmd/forteleasing (another branch, a profiling build)")
-	fs.StringVar(&o.pprofDir, "pprof", "", "write a CPU profile of the service during each service target of suite into this directory")
+	fs.StringVar(&o.pprofDir, "pprof", "", "write a CPU profile of the service during each service target of suite (upload: of its first plain and tus rounds) into this directory")
 	fs.StringVar(&o.only, "only", "", "suite: only these rows, comma-separated, of login, refresh, filters, feed, upload (the Fiber baseline always runs)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the database, bucket and working directory at the end")
 	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" {

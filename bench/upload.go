@@ -119,10 +119,12 @@ func measureUploads(ctx context.Context, o options) (*uploadOutcome, error) {
 			return err
 		})
 		kit.Logf("round %d/%d: service POST /reports/upload, %d × %d MiB…", round+1, o.rounds, n, size>>20)
+		profile(ctx, o, r, round, "upload-plain")
 		svc.Round(n, size, func(i int) error {
 			return postUpload(ctx, client, r.svc.Base, token, refKeys[round*n+i], kit.MP4(uint64(i), size), size)
 		})
 		kit.Logf("round %d/%d: service tus /reports/uploads, %d × %d MiB in 8 MiB PATCHes…", round+1, o.rounds, n, size>>20)
+		profile(ctx, o, r, round, "upload-tus")
 		tus.Round(n, size, func(i int) error {
 			return tusUpload(ctx, client, r.svc.Base, token, refKeys[(o.rounds+round)*n+i], kit.MP4(uint64(i), size), size)
 		})
@@ -152,4 +154,12 @@ func measureUploads(ctx context.Context, o options) (*uploadOutcome, error) {
 // Content-Length, streaming the file from its generator.
 func postUpload(ctx context.Context, client *http.Client, base, token, refKey string, file io.Reader, size int64) error {
 	return kit.PostMultipart(ctx, client, base+"/reports/upload", "Bearer "+token, "file", kit.UploadFields(refKey), file, size, http.StatusCreated)
+}
+
+// profile saves a CPU profile of the service over the first 4 s of the first round's uploads of one
+// kind into -pprof DIR.
+func profile(ctx context.Context, o options, r *rig, round int, name string) {
+	if o.pprofDir != "" && round == 0 {
+		kit.Profile(ctx, r.svc.Admin, 0, 4*time.Second, filepath.Join(o.pprofDir, name+".pprof"))
+	}
 }

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -46,35 +45,11 @@ type S3 struct {
 
 	mu    sync.Mutex
 	ready atomic.Bool // the bucket is known to exist
-	// spoolMax is the largest body of unknown size spooled to disk before sending (see Put); larger
-	// bodies fail. 0 streams them as multipart instead.
+	// spoolMax is the largest body of unknown size, spooled to disk and sent in parts as it arrives
+	// (putStreamed); larger bodies fail. 0 streams them through minio-go's part buffer instead.
 	spoolMax int64
 	spool    *limits.Space
 	idle     time.Duration // a call making no progress for this long is cancelled
-}
-
-// spoolToFile copies r into an unlinked temp file, at most max bytes counted against space until
-// release, and rewinds it.
-func spoolToFile(r io.Reader, max int64, space *limits.Space) (*os.File, int64, func(), error) {
-	f, err := os.CreateTemp("", "forteleasing-upload-*")
-	if err != nil {
-		return nil, 0, nil, storageErr(err)
-	}
-	_ = os.Remove(f.Name()) // gone from the directory at once; the space is freed on Close
-	w := &spoolFile{f: f, space: space}
-	n, err := io.Copy(w, io.LimitReader(r, max+1))
-	if err == nil && n > max {
-		err = fmt.Errorf("%w: body larger than %d bytes", ErrSizeMismatch, max)
-	}
-	if err == nil {
-		_, err = f.Seek(0, io.SeekStart)
-	}
-	if err != nil {
-		f.Close()
-		w.release()
-		return nil, 0, nil, storageErr(err)
-	}
-	return f, n, func() { f.Close(); w.release() }, nil
 }
 
 const (
@@ -220,16 +195,14 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64, conte
 		contentType = defaultContentType
 	}
 	if size < 0 && s.spoolMax > 0 {
-		// Unknown size (a streamed upload): spool to a temp file first, then send one PUT of known
-		// size. minio-go would otherwise hold a part buffer per upload in memory, and a failed source
-		// is found before anything reaches the store.
-		spool, n, release, err := spoolToFile(newBody(ctx, r, -1), s.spoolMax, s.spool)
-		if err != nil {
-			return Object{}, fmt.Errorf("media: put %q: %w", key, err)
-		}
-		defer release()
-		r, size = spool, n
+		return s.putStreamed(ctx, key, r, contentType)
 	}
+	return s.putObject(ctx, key, r, size, contentType)
+}
+
+// putObject stores a body of known size (or, with spoolMax 0, of unknown size through minio-go's
+// part buffer).
+func (s *S3) putObject(ctx context.Context, key string, r io.Reader, size int64, contentType string) (Object, error) {
 	bctx, bcancel := s.bound(ctx)
 	err := s.ensureBucket(bctx)
 	bcancel()

@@ -141,7 +141,7 @@ func testStore(t *testing.T, newHarness func(t *testing.T) harness) {
 
 	t.Run("PutUnknownSize", func(t *testing.T) {
 		h := newHarness(t)
-		for _, n := range []int64{0, 1000, 10*mib + 7} {
+		for _, n := range []int64{0, 1000, 8 * mib, 10*mib + 7, 16 * mib, 33*mib + 1} {
 			key := "unknown/" + strings.Repeat("x", int(n%7)+1) + ".mp4"
 			if _, err := h.store.Put(testContext(t), key, randomBody(2, n), -1, "video/mp4"); err != nil {
 				t.Fatalf("Put(size -1, %d bytes): %v", n, err)

@@ -131,7 +131,10 @@ func (u *s3Upload) WriteChunk(ctx context.Context, offset int64, src io.Reader) 
 			return u.persisted(before), err
 		}
 		n2 := len(parts) + 1
-		p, err := u.b.core.PutObjectPart(ctx, u.b.bucket, r.ObjectKey, r.MultipartID, n2, io.LimitReader(spool, buffered), buffered, minio.PutObjectPartOptions{})
+		// No SHA-256 signature of the payload: over plain HTTP minio-go reads the part once more for it,
+		// and the upload keeps its own hash of every byte (resumable_uploads.hash_state).
+		p, err := u.b.core.PutObjectPart(ctx, u.b.bucket, r.ObjectKey, r.MultipartID, n2, io.LimitReader(spool, buffered), buffered,
+			minio.PutObjectPartOptions{DisableContentSha256: true})
 		if err != nil {
 			return u.persisted(before), u.b.fail("put part", err)
 		}
@@ -155,7 +158,8 @@ func (u *s3Upload) WriteChunk(ctx context.Context, offset int64, src io.Reader) 
 		if _, err := spool.Seek(0, io.SeekStart); err != nil {
 			return u.persisted(before), err
 		}
-		if _, err := u.b.core.PutObject(ctx, u.b.bucket, u.b.tailKey(r), io.LimitReader(spool, buffered), buffered, "", "", minio.PutObjectOptions{}); err != nil {
+		if _, err := u.b.core.PutObject(ctx, u.b.bucket, u.b.tailKey(r), io.LimitReader(spool, buffered), buffered, "", "",
+			minio.PutObjectOptions{DisableContentSha256: true}); err != nil {
 			return u.persisted(before), u.b.fail("put tail", err)
 		}
 		if err := u.b.rows.setStored(ctx, &r, parts, r.Stored, buffered); err != nil {

@@ -2,7 +2,9 @@ package app_test
 
 import (
 	"io"
+	"io/fs"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -77,44 +79,77 @@ func TestFaults_PostgreSQLHungAnswers503Within10sThenRecovers(t *testing.T) {
 
 // Issue 12: with MinIO stopped during an upload the upload hung. Each object-store call is now
 // cancelled after FL_STORE_IDLE_TIMEOUT (default 30 s) without progress: the upload answers 503
-// within 60 s, the report is unchanged, and the same upload succeeds once MinIO is back.
+// within 60 s, the report is unchanged, and the same upload succeeds once MinIO is back. Both ways a
+// video reaches the store are hung: one PUT (a video of at most one part) and the parts a longer one
+// is sent in while it arrives (media.S3.putStreamed), stopped after the first part went out.
 func TestFaults_MinIOHungMidUploadAnswers503Within60sThenRecovers(t *testing.T) {
-	minio := deptest.MinIO(t, "hang-test")
-	ta := apptest.New(t, "", "FL_MEDIA_URL", minio.URL)
-	t.Cleanup(minio.Resume)
-	base := ta.Listen()
-	token := ta.Login(apptest.DemoBIN, apptest.Director("s3-hang")).Str("access_token")
-	body, ct := apptest.UploadBody(apptest.Meta(apptest.TaskRef), apptest.MP4(4<<20), false)
-	raw, _ := io.ReadAll(body)
+	for _, tc := range []struct {
+		name      string
+		size      int
+		hangAfter int // bytes of the request body sent before MinIO is stopped
+		env       []string
+		within    time.Duration
+	}{
+		{"one PUT", 4 << 20, 2 << 20, nil, 60 * time.Second},
+		{"streamed parts", 24 << 20, 14 << 20, []string{"FL_STORE_IDLE_TIMEOUT", "5s"}, 30 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			minio := deptest.MinIO(t, "hang-test")
+			ta := apptest.New(t, "", append([]string{"FL_MEDIA_URL", minio.URL}, tc.env...)...)
+			t.Cleanup(minio.Resume)
+			base := ta.Listen()
+			token := ta.Login(apptest.DemoBIN, apptest.Director("s3-hang")).Str("access_token")
+			body, ct := apptest.UploadBody(apptest.Meta(apptest.TaskRef), apptest.MP4(tc.size), false)
+			raw, _ := io.ReadAll(body)
 
-	conn := apptest.RawUpload(t, base, token, ct, len(raw))
-	if _, err := conn.Write(raw[:len(raw)/2]); err != nil {
-		t.Fatal(err)
-	}
-	minio.Hang(t)
-	start := time.Now()
-	if _, err := conn.Write(raw[len(raw)/2:]); err != nil {
-		t.Fatal(err)
-	}
-	resp, b, err := apptest.ReadAnswer(conn, 90*time.Second)
-	took := time.Since(start)
-	if err != nil {
-		t.Fatalf("upload with MinIO hung: no answer after %s: %v", took, err)
-	}
-	t.Logf("upload with MinIO hung mid-upload: %d after %s", resp.StatusCode, took.Round(time.Millisecond))
-	if resp.StatusCode != 503 || took > 60*time.Second {
-		t.Fatalf("upload with MinIO hung: %d after %s %s, want 503 within 60 s", resp.StatusCode, took, b)
-	}
-	if reportStatus(t, ta, apptest.TaskRef) != 1 {
-		t.Fatal("the report changed although its video was not stored")
-	}
+			conn := apptest.RawUpload(t, base, token, ct, len(raw))
+			if _, err := conn.Write(raw[:tc.hangAfter]); err != nil {
+				t.Fatal(err)
+			}
+			if tc.size > 8<<20 {
+				// The first 8 MiB part has reached the store before it stops.
+				apptest.Eventually(t, func() bool { return len(minioParts(t, minio)) > 0 }, "the first part reaches MinIO")
+			}
+			minio.Hang(t)
+			start := time.Now()
+			if _, err := conn.Write(raw[tc.hangAfter:]); err != nil {
+				t.Fatal(err)
+			}
+			resp, b, err := apptest.ReadAnswer(conn, 90*time.Second)
+			took := time.Since(start)
+			if err != nil {
+				t.Fatalf("upload with MinIO hung: no answer after %s: %v", took, err)
+			}
+			t.Logf("upload with MinIO hung mid-upload: %d after %s", resp.StatusCode, took.Round(time.Millisecond))
+			if resp.StatusCode != 503 || took > tc.within {
+				t.Fatalf("upload with MinIO hung: %d after %s %s, want 503 within %s", resp.StatusCode, took, b, tc.within)
+			}
+			if reportStatus(t, ta, apptest.TaskRef) != 1 {
+				t.Fatal("the report changed although its video was not stored")
+			}
 
-	minio.Resume()
-	start = time.Now()
-	apptest.Eventually(t, func() bool {
-		return ta.Upload(token, apptest.Meta(apptest.TaskRef), apptest.MP4(64<<10), false, "Idempotency-Key", "after-hang").Code == 201
-	}, "the upload succeeds again")
-	t.Logf("upload succeeded %s after SIGCONT, without a restart", time.Since(start).Round(time.Millisecond))
+			minio.Resume()
+			start = time.Now()
+			apptest.Eventually(t, func() bool {
+				return ta.Upload(token, apptest.Meta(apptest.TaskRef), apptest.MP4(tc.size), false, "Idempotency-Key", "after-hang").Code == 201
+			}, "the upload succeeds again")
+			t.Logf("upload succeeded %s after SIGCONT, without a restart", time.Since(start).Round(time.Millisecond))
+		})
+	}
+}
+
+// minioParts lists the part files m holds of unfinished multipart uploads (MinIO cannot list
+// uploads by a key prefix, and the video's key is the service's).
+func minioParts(t *testing.T, m *deptest.Server) []string {
+	t.Helper()
+	var parts []string
+	_ = filepath.WalkDir(filepath.Join(m.Dir, ".minio.sys", "multipart"), func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasPrefix(d.Name(), "part.") {
+			parts = append(parts, path)
+		}
+		return nil
+	})
+	return parts
 }
 
 func get(t *testing.T, url, token string) *http.Response {

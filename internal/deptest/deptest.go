@@ -28,6 +28,7 @@ import (
 type Server struct {
 	URL  string // postgres://… or s3://KEY:SECRET@HOST:PORT/BUCKET?secure=false
 	Addr string // 127.0.0.1:port
+	Dir  string // MinIO: its data directory
 	cmd  *exec.Cmd
 }
 
@@ -236,7 +237,7 @@ func MinIO(t testing.TB, bucket string) *Server {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start minio: %v", err)
 	}
-	s := &Server{Addr: fmt.Sprintf("127.0.0.1:%d", port), cmd: cmd,
+	s := &Server{Addr: fmt.Sprintf("127.0.0.1:%d", port), cmd: cmd, Dir: filepath.Join(dir, "data"),
 		URL: fmt.Sprintf("s3://%s:%s@127.0.0.1:%d/%s?secure=false", user, pass, port, bucket)}
 	s.stopAtCleanup(t)
 	client := &http.Client{Timeout: time.Second}
