@@ -83,7 +83,7 @@ const (
 			RETURNING id)
 		SELECT t.*, (SELECT id FROM child) AS child_id FROM t`
 
-	// onec/store.go: feed — feedSelect with PostgreSQL's historyAgg and feedAfter: a page in one statement.
+	// onec/store.go: feed — feedSelect with PostgreSQL's feedDialect and feedAfter: a page in one statement.
 	feedPageSQL = `
 	SELECT r.id, r.ref_key, r.report_number, r.contract_number, r.date_start, r.date_finish, r.status_code,
 		r.reject_reason, r.change_seq, r.updated_at, c.biin, v.guid, v.vin_code, v.plate_number, v.contract_date_end,
@@ -92,10 +92,10 @@ const (
 		vc.id, vc.status, vc.provider, vc.vin_expected, vc.vin_found, vc.facts, vc.odometer, vc.checked_at,
 		(SELECT json_agg(json_build_object('s', e.status_code, 'r', e.reject_reason, 'a', e.actor, 't', e.created_at) ORDER BY e.id) FROM report_events e WHERE e.report_id = r.id)
 	FROM reports r JOIN companies c ON c.id = r.company_id JOIN vehicles v ON v.id = r.vehicle_id
-	LEFT JOIN uploads u ON u.id = (SELECT max(id) FROM uploads WHERE report_id = r.id)
+	LEFT JOIN LATERAL (SELECT * FROM uploads WHERE report_id = r.id ORDER BY id DESC LIMIT 1) u ON TRUE
 	LEFT JOIN users us ON us.id = u.uploader_id
 	LEFT JOIN authenticity_checks a ON a.upload_id = u.id
-	LEFT JOIN vin_checks vc ON vc.id = (SELECT max(id) FROM vin_checks WHERE report_id = r.id)
+	LEFT JOIN LATERAL (SELECT * FROM vin_checks WHERE report_id = r.id ORDER BY id DESC LIMIT 1) vc ON TRUE
 	WHERE r.change_seq > $1 ORDER BY r.change_seq LIMIT $2`
 
 	// The feed before it read a page in one statement (fa617e7): onec/store.go feed, latestUploads and
