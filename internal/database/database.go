@@ -314,8 +314,10 @@ func IsUnavailable(err error) bool {
 	}
 	var pg *pgconn.PgError
 	if errors.As(err, &pg) {
-		// Class 08: connection exception; 57P01-03: admin/crash shutdown, cannot connect now; 53300: too many connections.
-		return strings.HasPrefix(pg.Code, "08") || pg.Code == "57P01" || pg.Code == "57P02" || pg.Code == "57P03" || pg.Code == "53300"
+		// Class 08: connection exception; 57P01-03: admin/crash shutdown, cannot connect now; 53300: too many
+		// connections; 57014: cancelled, here by statement_timeout (the call deadline, as below).
+		return strings.HasPrefix(pg.Code, "08") || pg.Code == "57P01" || pg.Code == "57P02" || pg.Code == "57P03" ||
+			pg.Code == "53300" || pg.Code == "57014"
 	}
 	var se *sqlite.Error
 	if errors.As(err, &se) {

@@ -54,7 +54,29 @@ func TestErrors_ClassifiedByDriverCode(t *testing.T) {
 		if !database.IsForeignKeyViolation(err) {
 			t.Fatalf("unknown company: want foreign-key violation, got %v", err)
 		}
+		if database.IsUnavailable(err) {
+			t.Fatalf("a foreign-key violation is not the database being unavailable: %v", err)
+		}
 	})
+}
+
+// A statement that outlives statement_timeout (an overloaded server) is the database being
+// unavailable, answered 503, not an internal error.
+func TestErrors_StatementTimeoutIsUnavailable(t *testing.T) {
+	db := dbtest.Postgres(t)
+	ctx := context.Background()
+	tx, err := db.BeginTxx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `SET LOCAL statement_timeout = 50`); err != nil {
+		t.Fatal(err)
+	}
+	_, err = tx.ExecContext(ctx, `SELECT pg_sleep(1)`)
+	if !database.IsUnavailable(err) {
+		t.Fatalf("a statement cut by statement_timeout: want unavailable, got %v", err)
+	}
 }
 
 func TestTimes_OrderLikeTimesInSQLite(t *testing.T) {
