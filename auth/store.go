@@ -17,13 +17,15 @@ import (
 
 // Store holds every query of the auth feature.
 type Store struct {
-	db        *database.DB
-	rotations *database.Batch[rotation, int64]
+	db           *database.DB
+	rotations    *database.Batch[rotation, int64]
+	versionReads versionReads
 }
 
 func NewStore(db *database.DB) *Store {
 	s := &Store{db: db}
 	s.rotations = database.NewBatch(db, s.insertChild)
+	s.versionReads.store = s
 	return s
 }
 
@@ -316,8 +318,13 @@ func (s *Store) liveSession(ctx context.Context, sessionID, userID int64) (sessi
 
 // companyVersions reads the company's auth version (migration 00021) and, for the lists' cache, its
 // report-list versions (migration 00020, owned by reports; inspections.ListVersions): primary-key
-// reads in one statement. The list versions are at least 1, so 0 means "not read".
+// reads in one statement, on PostgreSQL shared with the other requests waiting (versionReads). The
+// list versions are at least 1, so 0 means "not read".
 func (s *Store) companyVersions(ctx context.Context, companyID int64) (auth int64, lists inspections.ListVersions, err error) {
+	if s.batchedVersions() {
+		v, err := s.versionReads.read(ctx, companyID)
+		return v.auth, v.lists, err
+	}
 	var v struct {
 		Auth  int64 `db:"auth"`
 		Lists int64 `db:"lists"`
