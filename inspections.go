@@ -32,9 +32,9 @@ type Principal struct {
 // write to its reports, vehicles or their types, Fleet with those to vehicles and types. The access
 // check reads them with the company's auth version in its one primary-key read per request and hands
 // them to the lists' cache beside the principal, so a cached list costs that one statement (two reads
-// were a third of a cached list's CPU). Auth is the company's auth version (migration 00021), which
-// every change to its users moves, so the director's employee list is cached under it. Zero when not
-// read.
+// were a third of a cached list's CPU). Auth is the company's auth version (migration 00021) + 1,
+// which every change to its users moves, so the director's employee list is cached under it. Each is
+// at least 1 when read, zero when not.
 type ListVersions struct{ Lists, Fleet, Auth int64 }
 
 // IsDirector reports whether the caller is the company's director (the "admin" of the app).

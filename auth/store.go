@@ -333,7 +333,7 @@ func (s *Store) companyVersions(ctx context.Context, companyID int64) (auth int6
 	err = s.db.GetPrepared(ctx, &v, `SELECT COALESCE((SELECT version FROM auth_versions WHERE company_id = $1), 0) AS auth,
 		COALESCE((SELECT reports + fleet FROM list_versions WHERE company_id = $1), 0) + 1 AS lists,
 		COALESCE((SELECT fleet FROM list_versions WHERE company_id = $1), 0) + 1 AS fleet`, companyID)
-	return v.Auth, inspections.ListVersions{Lists: v.Lists, Fleet: v.Fleet, Auth: v.Auth}, err
+	return v.Auth, inspections.ListVersions{Lists: v.Lists, Fleet: v.Fleet, Auth: v.Auth + 1}, err
 }
 
 // BumpAuthVersion moves each company's auth version inside tx (migration 00021), so that every
@@ -521,7 +521,7 @@ func (r tokenRow) state() refreshState {
 		ExpiresAt: r.ExpiresAt, RotatedAt: r.RotatedAt, ChildIssued: r.ChildIssued}
 	row.settle()
 	return refreshState{refreshRow: row, session: r.session, Live: r.Live,
-		versions: inspections.ListVersions{Lists: r.Lists, Fleet: r.Fleet, Auth: r.Auth}}
+		versions: inspections.ListVersions{Lists: r.Lists, Fleet: r.Fleet, Auth: r.Auth + 1}}
 }
 
 // readAndRotate reads a's token with its session and, if a admits it and it is not rotated yet, rotates

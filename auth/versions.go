@@ -152,7 +152,7 @@ func (s *Store) versionsOf(ctx context.Context, batch []*versionWait) (map[int64
 	out := make(map[int64]companyVersion, len(rows))
 	for _, row := range rows {
 		out[row.CompanyID] = companyVersion{auth: row.Auth,
-			lists: inspections.ListVersions{Lists: row.Lists, Fleet: row.Fleet, Auth: row.Auth}}
+			lists: inspections.ListVersions{Lists: row.Lists, Fleet: row.Fleet, Auth: row.Auth + 1}}
 	}
 	return out, nil
 }
