@@ -411,7 +411,7 @@ func run(ctx context.Context, o options) error {
 		if len(waiting) < o.uploads*o.uploadRounds {
 			return fmt.Errorf("only %d reports wait for a video; lower -uploads or -upload-rounds", len(waiting))
 		}
-		up = measureUploads(ctx, o, f, waiting, ours, ourAccess, pb, pbBase, pbAuth.Token)
+		up = measureUploads(ctx, o, f, waiting, ours, ourAccess, pb, pbBase, pbAuth.Token, mc, ourBucket)
 	}
 	printTable(o, targets, up)
 	return nil
