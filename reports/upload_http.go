@@ -26,7 +26,7 @@ const (
 	maxUploadFields = 16
 	maxFieldBytes   = 1024
 	formOverhead    = 64 << 10
-	uploadReadSize  = 256 << 10 // per upload in flight, which the per-user and per-instance caps bound
+	uploadReadSize  = 128 << 10 // per upload in flight, which the per-user and per-instance caps bound
 )
 
 // UploadHandler serves POST /reports/upload, reading the multipart body as a stream.
