@@ -120,12 +120,8 @@ func TestReview_PageInChromium(t *testing.T) {
 		t.Helper()
 		args = append([]string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 			"--disable-background-networking", "--disable-component-update", "--disable-sync", "--mute-audio",
-			"--autoplay-policy=no-user-gesture-required", "--user-data-dir=" + t.TempDir()}, args...)
-		out, err := exec.CommandContext(ctx, browser, args...).Output()
-		if err != nil {
-			t.Fatalf("chromium %v: %v", args, err)
-		}
-		return string(out)
+			"--autoplay-policy=no-user-gesture-required"}, args...)
+		return string(testenv.Chromium(ctx, t, browser, args...))
 	}
 
 	dom := chrome("--virtual-time-budget=20000", "--dump-dom", front.URL+"/harness")

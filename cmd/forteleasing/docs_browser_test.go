@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/forteleasing/inspections/internal/apidocs"
+	"github.com/forteleasing/inspections/internal/testenv"
 	"github.com/forteleasing/inspections/internal/wait"
 )
 
@@ -71,13 +72,8 @@ func TestDocs_BrowserShowsEveryEndpoint(t *testing.T) {
 	chrome := func(args ...string) []byte {
 		t.Helper()
 		args = append([]string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-			"--disable-background-networking", "--disable-component-update", "--disable-sync",
-			"--user-data-dir=" + t.TempDir()}, args...)
-		out, err := exec.CommandContext(ctx, browser, args...).Output()
-		if err != nil {
-			t.Fatalf("chromium %v: %v", args, err)
-		}
-		return out
+			"--disable-background-networking", "--disable-component-update", "--disable-sync"}, args...)
+		return testenv.Chromium(ctx, t, browser, args...)
 	}
 	dom := string(chrome("--dump-dom", base+"/docs"))
 	var doc struct {
