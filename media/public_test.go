@@ -87,11 +87,7 @@ func TestS3_PublicStoreURLDropsTheDefaultPortAndRefusesPaths(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	link, err := signer.PresignedGetObject(context.Background(), "videos", "reports/a.mp4", time.Minute, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := link.String(); !strings.HasPrefix(got, "https://api.example.kz/videos/reports/a.mp4?") {
+	if got := signer.sign("reports/a.mp4", time.Minute, time.Now()); !strings.HasPrefix(got, "https://api.example.kz/videos/reports/a.mp4?") {
 		t.Fatalf("link = %s", got)
 	}
 	for _, bad := range []string{"api.example.kz", "ftp://api.example.kz", "https://api.example.kz/media",

@@ -41,7 +41,7 @@ type S3 struct {
 	secure   bool
 	creds    *credentials.Credentials
 	signerMu sync.Mutex
-	signer   *minio.Client
+	signer   *linkSigner
 
 	mu    sync.Mutex
 	ready atomic.Bool // the bucket is known to exist
@@ -406,40 +406,45 @@ func (s *S3) URL(ctx context.Context, key string, ttl time.Duration) (string, er
 	if err != nil {
 		return "", err
 	}
-	u, err := signer.PresignedGetObject(ctx, s.bucket, key, ttl, nil)
-	if err != nil {
-		return "", s.fail("presign", key, err)
-	}
-	return u.String(), nil
+	return signer.sign(key, ttl, s.now()), nil
 }
 
-// presigner is the client whose presigned URLs clients can open: the store's own client, or one for the
-// public address. Signing is local, but it needs the bucket's region, which is asked of the store once
-// (the public address may not be reachable from inside the deployment).
-func (s *S3) presigner(ctx context.Context) (*minio.Client, error) {
-	if s.public == "" {
-		return s.client, nil
-	}
+// presigner signs links clients can open: at the store's own address, or at the public one. Signing is
+// local, but it needs the bucket's region, which is asked of the store once (the public address may not
+// be reachable from inside the deployment).
+func (s *S3) presigner(ctx context.Context) (*linkSigner, error) {
 	s.signerMu.Lock()
 	defer s.signerMu.Unlock()
 	if s.signer != nil {
 		return s.signer, nil
 	}
-	region := s.region
-	if region == "" {
-		loc, err := s.client.GetBucketLocation(ctx, s.bucket)
-		if err != nil {
-			return nil, s.fail("bucket location", s.bucket, err)
+	client := s.client
+	if s.public != "" {
+		region := s.region
+		if region == "" {
+			loc, err := s.client.GetBucketLocation(ctx, s.bucket)
+			if err != nil {
+				return nil, s.fail("bucket location", s.bucket, err)
+			}
+			region = loc
 		}
-		region = loc
+		c, err := minio.New(s.public, &minio.Options{
+			Creds: s.creds, Secure: s.secure, Region: region,
+			// The reverse proxy routes /BUCKET/... to the store, so links must not put the bucket in the host.
+			BucketLookup: minio.BucketLookupPath,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("media: presigner for %s: %w", s.public, err)
+		}
+		client = c
 	}
-	signer, err := minio.New(s.public, &minio.Options{
-		Creds: s.creds, Secure: s.secure, Region: region,
-		// The reverse proxy routes /BUCKET/... to the store, so links must not put the bucket in the host.
-		BucketLookup: minio.BucketLookupPath,
-	})
+	v, err := s.creds.Get()
 	if err != nil {
-		return nil, fmt.Errorf("media: presigner for %s: %w", s.public, err)
+		return nil, fmt.Errorf("media: presigner credentials: %w", err)
+	}
+	signer, err := newLinkSigner(ctx, client, s.bucket, v.AccessKeyID, v.SecretAccessKey)
+	if err != nil {
+		return nil, s.fail("presign", s.bucket, err)
 	}
 	s.signer = signer
 	return signer, nil
