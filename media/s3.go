@@ -438,7 +438,7 @@ func (s *S3) presigner(ctx context.Context) (*linkSigner, error) {
 		}
 		client = c
 	}
-	v, err := s.creds.Get()
+	v, err := s.creds.GetWithContext(nil) // static keys: no HTTP client is needed
 	if err != nil {
 		return nil, fmt.Errorf("media: presigner credentials: %w", err)
 	}
